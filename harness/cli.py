@@ -1,0 +1,95 @@
+"""The ``tally`` command: local cluster, migrations, notifications, demo, benchmarks, docs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.cluster import Cluster
+from harness.db import resolve_dsn, uses_local_cluster
+from harness.migrate import MigrationError, migrate
+
+app = typer.Typer(help="pgtally harness: cluster, migrations, demo, benchmarks.", no_args_is_help=True)
+console = Console()
+
+DsnOption = Annotated[
+    str | None,
+    typer.Option("--dsn", help="libpq connection string; default: TALLY_DSN, libpq variables, or the local cluster"),
+]
+
+
+@app.command()
+def up() -> None:
+    """Initialise and start the local cluster (pg_cron preloaded). Safe to run again."""
+    cluster = Cluster.default()
+    cluster.up()
+    _print_status(cluster)
+
+
+@app.command()
+def down(
+    mode: Annotated[str, typer.Option(help="pg_ctl stop mode: smart, fast or immediate")] = "fast",
+) -> None:
+    """Stop the local cluster."""
+    Cluster.default().down(mode)
+    console.print("stopped")
+
+
+@app.command()
+def status() -> None:
+    """Show the local cluster's state and connection string."""
+    _print_status(Cluster.default())
+
+
+def _print_status(cluster: Cluster) -> None:
+    table = Table(show_header=False)
+    for key, value in cluster.status().items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command(name="migrate")
+def migrate_command(
+    dsn: DsnOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would run, change nothing")] = False,
+) -> None:
+    """Apply pending migrations, then changed sql/ definitions."""
+    if uses_local_cluster(dsn):
+        Cluster.default().up()
+    try:
+        plan = migrate(resolve_dsn(dsn), dry_run=dry_run)
+    except MigrationError as exc:
+        console.print(f"[red]migration refused:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    verb = "would apply" if dry_run else "applied"
+    lines = plan.describe()
+    console.print(f"{verb} {len(lines)} file(s)")
+    for line in lines:
+        console.print(f"  {line}")
+
+
+@app.command()
+def listen(
+    dsn: DsnOption = None,
+    count: Annotated[int, typer.Option(help="stop after this many notifications (0: run until Ctrl-C)")] = 0,
+) -> None:
+    """Print tally_revalidate notifications (cache tags) as they arrive."""
+    with psycopg.connect(resolve_dsn(dsn), autocommit=True) as conn:
+        conn.execute("LISTEN tally_revalidate")
+        console.print("listening on tally_revalidate (Ctrl-C to stop)")
+        seen = 0
+        for notify in conn.notifies():
+            for tag in json.loads(notify.payload):
+                print(tag, flush=True)
+            seen += 1
+            if count and seen >= count:
+                break
+
+
+if __name__ == "__main__":
+    app()

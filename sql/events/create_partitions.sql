@@ -1,0 +1,52 @@
+CREATE OR REPLACE FUNCTION tally.create_partitions(
+    since date DEFAULT (date_trunc('month', tally.now()) - interval '1 month')::date,
+    ahead integer DEFAULT null
+)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * Creates the monthly partitions of tally.events from the month of `since` up to `ahead` months past
+ * the current month (default settings.partitions_ahead). Rows that already sit in the default
+ * partition for a new month are moved into it, so nothing is lost when a partition arrives late.
+ * Returns how many partitions were created.
+ */
+DECLARE
+    v_ahead integer;
+    v_month date;
+    v_last date;
+    v_name text;
+    v_created integer := 0;
+BEGIN
+    SELECT coalesce(ahead, s.partitions_ahead) INTO v_ahead FROM tally.settings AS s;
+    v_month := date_trunc('month', since)::date;
+    v_last := (date_trunc('month', tally.now()) + make_interval(months => v_ahead))::date;
+    WHILE v_month <= v_last LOOP
+        v_name := 'events_p' || to_char(v_month, 'YYYY_MM');
+        IF to_regclass(format('tally.%I', v_name)) IS NULL THEN
+            -- Lock out inserts while rows move from the default partition, then attach (which checks
+            -- that the default partition holds nothing of this month any more).
+            LOCK TABLE tally.events IN SHARE ROW EXCLUSIVE MODE;
+            EXECUTE format('CREATE TABLE tally.%I (LIKE tally.events INCLUDING DEFAULTS)', v_name);
+            EXECUTE format(
+                'WITH moved AS (DELETE FROM tally.events_default AS d'
+                ' WHERE d.created_at >= $1 AND d.created_at < $2 RETURNING d.*)'
+                ' INSERT INTO tally.%I OVERRIDING SYSTEM VALUE SELECT * FROM moved', v_name
+            ) USING v_month, (v_month + interval '1 month');
+            EXECUTE format(
+                'ALTER TABLE tally.events ATTACH PARTITION tally.%I FOR VALUES FROM (%L) TO (%L)',
+                v_name, v_month, (v_month + interval '1 month')::date
+            );
+            v_created := v_created + 1;
+        END IF;
+        v_month := (v_month + interval '1 month')::date;
+    END LOOP;
+    RETURN v_created;
+END
+$$;
+
+COMMENT ON FUNCTION tally.create_partitions(date, integer) IS
+'Creates monthly partitions of tally.events from the month of since to ahead months past this one (default '
+'settings.partitions_ahead), moving any rows of those months out of the default partition.';

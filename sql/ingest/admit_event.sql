@@ -1,0 +1,41 @@
+CREATE OR REPLACE FUNCTION tally.admit_event()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * BEFORE INSERT on tally.events: the last word on whether a row is stored. The target must exist in
+ * its registered host table and be visible to the user (private rows only to their owner), and a
+ * debounced kind must not have counted for this visitor within its window. Otherwise the row is
+ * dropped, the reason added to tally.discards, and left in the transaction-local setting
+ * tally.admission for log_event to return.
+ */
+DECLARE
+    v_reason tally.outcome;
+    v_debounce interval;
+BEGIN
+    v_reason := tally.target_rejection(NEW.target_type, NEW.target_id, NEW.user_id);
+    IF v_reason IS NULL AND NEW.visitor IS NOT NULL THEN
+        SELECT k.debounce INTO v_debounce FROM tally.kinds AS k WHERE k.kind = NEW.kind;
+        IF v_debounce > interval '0' AND NOT tally.claim_debounce(
+            NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at, v_debounce
+        ) THEN
+            v_reason := 'debounced';
+        END IF;
+    END IF;
+    IF v_reason IS NULL THEN
+        RETURN NEW;
+    END IF;
+    PERFORM tally.count_discard(NEW.created_at, NEW.target_type, NEW.kind, v_reason);
+    PERFORM set_config('tally.admission', v_reason::text, true);
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION tally.admit_event() IS
+'Trigger on tally.events: drops rows for missing or invisible targets and debounced views, counting why.';
+
+CREATE OR REPLACE TRIGGER admit_event
+BEFORE INSERT ON tally.events
+FOR EACH ROW EXECUTE FUNCTION tally.admit_event();

@@ -1,0 +1,133 @@
+CREATE OR REPLACE FUNCTION tally.log_event(
+    target_type text,
+    target_id text,
+    kind text,
+    user_id text DEFAULT null,
+    session_id text DEFAULT null,
+    ip text DEFAULT null,
+    user_agent text DEFAULT null,
+    referrer text DEFAULT null,
+    metadata jsonb DEFAULT null,
+    event_id uuid DEFAULT null
+)
+RETURNS tally.outcome
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * Records one engagement event in one round trip and says what became of it (tally.outcome).
+ * SECURITY DEFINER (owner tally_owner) because callers may not touch tally.events or the side state.
+ *
+ * Caller bugs raise, with SQLSTATE and no echo of ip or user agent:
+ *   22023  unknown kind or target type, or a NULL target_id
+ *   22001  target_id, user_id or session_id longer than settings.identifier_max
+ * Everything else is an outcome, never an exception, so the caller's transaction carries on:
+ *   duplicate -> discarded_bot -> rate_limited -> (trigger) discarded_missing_target /
+ *   discarded_not_visible / debounced -> logged.
+ */
+#variable_conflict use_column
+DECLARE
+    v_settings tally.settings;
+    v_kind tally.kinds;
+    v_now timestamptz := tally.now();
+    v_ip inet;
+    v_user_agent text;
+    v_visitor uuid;
+    v_outcome tally.outcome;
+BEGIN
+    SELECT * INTO v_kind FROM tally.kinds AS k WHERE k.kind = log_event.kind;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = format('unknown event kind %s', coalesce(quote_literal(left(log_event.kind, 64)), 'NULL')),
+            HINT = 'the accepted kinds are the rows of tally.kinds';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = log_event.target_type) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = format(
+                'unknown target type %s', coalesce(quote_literal(left(log_event.target_type, 64)), 'NULL')
+            ),
+            HINT = 'register it with tally.register_target_type()';
+    END IF;
+    IF log_event.target_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'target_id must not be NULL';
+    END IF;
+
+    SELECT * INTO v_settings FROM tally.settings AS s;
+    IF length(log_event.target_id) > v_settings.identifier_max
+        OR length(log_event.user_id) > v_settings.identifier_max
+        OR length(log_event.session_id) > v_settings.identifier_max THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22001',
+            MESSAGE = format('target_id, user_id and session_id are limited to %s characters',
+                v_settings.identifier_max);
+    END IF;
+
+    IF log_event.event_id IS NOT NULL THEN
+        INSERT INTO tally.event_ids AS i (event_id, seen_at) VALUES (log_event.event_id, v_now)
+        ON CONFLICT (event_id) DO NOTHING;
+        IF NOT FOUND THEN
+            v_outcome := 'duplicate';
+        END IF;
+    END IF;
+
+    v_ip := tally.parse_ip(log_event.ip);
+    v_user_agent := tally.clean_text(log_event.user_agent, v_settings.user_agent_max);
+
+    IF v_outcome IS NULL AND v_user_agent IS NOT NULL
+        AND EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE v_user_agent ~* b.pattern) THEN
+        v_outcome := 'discarded_bot';
+    END IF;
+
+    -- Both limits are counted (no short cut), so each key's tally is the truth about its calls.
+    IF v_outcome IS NULL
+        AND (tally.over_rate_limit('ip:' || host(v_ip), v_kind.kind, v_kind.ip_limit, v_kind.rate_window, v_now)
+            OR tally.over_rate_limit(
+                'user:' || log_event.user_id, v_kind.kind, v_kind.user_limit, v_kind.rate_window, v_now
+            )) THEN
+        v_outcome := 'rate_limited';
+    END IF;
+
+    IF v_outcome IS NOT NULL THEN
+        PERFORM tally.count_discard(v_now, log_event.target_type, v_kind.kind, v_outcome);
+        RETURN v_outcome;
+    END IF;
+
+    v_visitor := CASE
+        WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
+        WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
+        WHEN v_ip IS NOT NULL THEN md5(row('device', v_ip, v_user_agent)::text)::uuid
+    END;
+
+    INSERT INTO tally.events (
+        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent, referrer, metadata
+    ) VALUES (
+        v_now, log_event.target_type, log_event.target_id, v_kind.kind, log_event.user_id, v_visitor, v_ip,
+        v_user_agent,
+        tally.clean_text(log_event.referrer, v_settings.referrer_max),
+        CASE
+            WHEN log_event.metadata IS NULL THEN NULL
+            WHEN jsonb_typeof(log_event.metadata) <> 'object'
+                THEN jsonb_build_object('_tally', 'metadata_dropped', 'reason', 'not_an_object')
+            WHEN octet_length(log_event.metadata::text) > v_settings.metadata_max_bytes
+                THEN jsonb_build_object(
+                    '_tally', 'metadata_dropped', 'reason', 'too_large',
+                    'bytes', octet_length(log_event.metadata::text)
+                )
+            ELSE log_event.metadata
+        END
+    );
+    IF FOUND THEN
+        RETURN 'logged';
+    END IF;
+    -- The admit_event trigger dropped the row and said why.
+    RETURN current_setting('tally.admission')::tally.outcome;
+END
+$$;
+
+COMMENT ON FUNCTION tally.log_event(text, text, text, text, text, text, text, text, jsonb, uuid) IS
+'Records an engagement event; returns logged, debounced, rate_limited, duplicate or discarded_* (see tally.outcome). '
+'Raises 22023 for an unknown kind or target type and 22001 for over-long identifiers.';

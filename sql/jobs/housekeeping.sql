@@ -1,0 +1,105 @@
+CREATE OR REPLACE FUNCTION tally.housekeeping()
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * Daily upkeep, so that no side table grows without bound:
+ *   - debounce entries older than the longest debounce window, rate-limit windows that have passed,
+ *     event_ids past settings.event_id_ttl: none of them can decide an outcome any more;
+ *   - rate-limit rejections and rollup runs older than settings.run_retention;
+ *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
+ *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts).
+ * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
+ */
+DECLARE
+    v_settings tally.settings;
+    v_now timestamptz := tally.now();
+    v_state tally.rollup_state;
+    v_result jsonb := '{}';
+    v_rows bigint;
+    v_partition record;
+    v_pending boolean;
+    v_dropped text[] := '{}';
+BEGIN
+    SELECT * INTO v_settings FROM tally.settings AS s;
+    SELECT * INTO v_state FROM tally.rollup_state AS s;
+
+    DELETE FROM tally.debounce AS d
+    WHERE d.last_at < v_now - (SELECT max(k.debounce) FROM tally.kinds AS k);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('debounce', v_rows);
+
+    DELETE FROM tally.rate_limit_state AS r
+    WHERE r.window_start < v_now - (SELECT max(k.rate_window) FROM tally.kinds AS k);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('rate_limit_state', v_rows);
+
+    DELETE FROM tally.event_ids AS i WHERE i.seen_at < v_now - v_settings.event_id_ttl;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('event_ids', v_rows);
+
+    DELETE FROM tally.rate_limit_rejections AS r WHERE r.window_start < v_now - v_settings.run_retention;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('rate_limit_rejections', v_rows);
+
+    DELETE FROM tally.rollup_runs AS r WHERE r.started_at < now() - v_settings.run_retention;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('rollup_runs', v_rows);
+
+    v_result := v_result || jsonb_build_object('partitions_created', tally.create_partitions());
+
+    IF v_settings.event_retention IS NOT NULL THEN
+        FOR v_partition IN
+            SELECT c.relname, to_date(substr(c.relname, 9), 'YYYY_MM') AS month
+            FROM pg_inherits AS i
+            INNER JOIN pg_class AS c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'tally.events'::regclass AND c.relname ~ '^events_p[0-9]{4}_[0-9]{2}$'
+            ORDER BY c.relname
+        LOOP
+            CONTINUE WHEN v_partition.month + interval '1 month' > v_now - v_settings.event_retention;
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM tally.%I AS e WHERE e.txid >= $1)', v_partition.relname)
+            INTO v_pending USING v_state.rolled_up_below;
+            CONTINUE WHEN v_pending;
+            EXECUTE format('DROP TABLE tally.%I', v_partition.relname);
+            v_dropped := v_dropped || v_partition.relname::text;
+        END LOOP;
+    END IF;
+    RETURN v_result || jsonb_build_object('partitions_dropped', to_jsonb(v_dropped));
+END
+$$;
+
+COMMENT ON FUNCTION tally.housekeeping() IS
+'Prunes expired debounce, rate-limit and event_id state and old run logs, creates partitions ahead and drops raw '
+'partitions past event_retention.';
+
+CREATE OR REPLACE FUNCTION tally.prune_job_runs()
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * pg_cron never prunes cron.job_run_details; this deletes the rows of this database's tally jobs
+ * older than settings.run_retention. It runs as the caller (the role that scheduled the jobs, whom
+ * pg_cron's row security lets delete them); without pg_cron it does nothing.
+ */
+DECLARE
+    v_retention interval;
+BEGIN
+    IF tally.cron_location() IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT s.run_retention INTO v_retention FROM tally.settings AS s;
+    PERFORM tally.cron_exec(format(
+        'DELETE FROM cron.job_run_details AS d USING cron.job AS j'
+        ' WHERE d.jobid = j.jobid AND j.database = %L AND j.jobname LIKE %L AND d.end_time < now() - %L::interval',
+        current_database(), 'tally\_%', v_retention
+    ));
+END
+$$;
+
+COMMENT ON FUNCTION tally.prune_job_runs() IS
+'Deletes pg_cron run details of this database''s tally jobs older than settings.run_retention.';

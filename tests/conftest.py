@@ -1,0 +1,145 @@
+"""Fixtures: every test gets a fresh database cloned from a migrated template on the harness cluster.
+
+pytest-postgresql's postgresql_proc would run pg_ctl as the current user, which fails as root, so the
+harness starts the cluster and the tests use postgresql_noproc against it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from pytest_postgresql import factories
+
+from harness.cluster import Cluster
+from harness.migrate import migrate
+
+CLUSTER = Cluster.default()
+CLUSTER.up()
+
+APP_LOGIN = "tally_test_app"
+ADMIN_LOGIN = "tally_test_admin"
+
+
+def _migrate_template(host: str, port: int, user: str, dbname: str, **_: object) -> None:
+    migrate(make_conninfo(host=host, port=port, user=user, dbname=dbname))
+    with psycopg.connect(make_conninfo(host=host, port=port, user=user, dbname=dbname), autocommit=True) as c:
+        # Login roles for privilege tests; cluster-wide, so create once and tolerate reruns.
+        for login, group in ((APP_LOGIN, "tally_app"), (ADMIN_LOGIN, "tally_admin")):
+            exists = c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login]).fetchone()
+            if not exists:
+                c.execute(f"CREATE ROLE {login} LOGIN IN ROLE {group}")
+
+
+postgresql_noproc = factories.postgresql_noproc(
+    host=str(CLUSTER.socket_dir), port=CLUSTER.port, user="postgres", dbname="tally_test",
+    load=[_migrate_template],
+)
+postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture
+def dsn(postgresql: psycopg.Connection[Any]) -> str:
+    """Connection string of this test's own database."""
+    info = postgresql.info
+    return make_conninfo(host=info.host, port=info.port, user=info.user, dbname=info.dbname)
+
+
+@pytest.fixture
+def db(postgresql: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """Autocommit superuser connection to this test's database."""
+    postgresql.autocommit = True
+    return postgresql
+
+
+@pytest.fixture
+def connect(dsn: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
+    """Opens extra autocommit connections (closed at teardown), optionally as another user."""
+    opened: list[psycopg.Connection[Any]] = []
+
+    def _connect(user: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(make_conninfo(dsn, user=user), autocommit=True, **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield _connect
+    for conn in opened:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+@pytest.fixture
+def targets(db: psycopg.Connection[Any]) -> Callable[..., str]:
+    """Inserts a host row and returns its id: targets('snippet', visibility='private', owner_id='u1')."""
+    tables = {"snippet": "snippets", "template": "templates", "document": "documents"}
+
+    def _make(target_type: str = "snippet", *, visibility: str = "public", owner_id: str | None = "owner",
+              target_id: str | None = None, slug: str | None = None) -> str:
+        target_id = target_id or uuid.uuid4().hex
+        db.execute(
+            f"INSERT INTO tally.{tables[target_type]} (id, slug, owner_id, visibility) VALUES (%s, %s, %s, %s)",
+            [target_id, slug or f"slug-{target_id}", owner_id, visibility],
+        )
+        return target_id
+
+    return _make
+
+
+@pytest.fixture
+def clock(db: psycopg.Connection[Any]) -> Callable[[psycopg.Connection[Any], str], None]:
+    """Enables the documented clock override and returns a setter: clock(conn, '2026-01-01 10:00Z')."""
+    db.execute("UPDATE tally.settings SET clock_override = true")
+
+    def _set(conn: psycopg.Connection[Any], at: str) -> None:
+        conn.execute("SELECT set_config('tally.clock', %s, false)", [at])
+
+    return _set
+
+
+def log(conn: psycopg.Connection[Any], target_type: str = "snippet", target_id: str = "x",
+        kind: str = "view", **kwargs: Any) -> str:
+    """Calls tally.log_event with named arguments and returns the outcome."""
+    names = ["target_type", "target_id", "kind", *kwargs]
+    args = ", ".join(f"{name} => %s" for name in names)
+    casts = {"metadata": "::jsonb", "event_id": "::uuid"}
+    for name, cast in casts.items():
+        args = args.replace(f"{name} => %s", f"{name} => %s{cast}")
+    row = conn.execute(f"SELECT tally.log_event({args})::text",
+                       [target_type, target_id, kind, *kwargs.values()]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def run_together(n: int, action: Callable[[int], Any]) -> list[Any]:
+    """Runs action(i) in n threads released by one barrier; returns results in order, re-raising errors."""
+    barrier = threading.Barrier(n)
+    results: list[Any] = [None] * n
+    errors: list[BaseException] = []
+
+    def _worker(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = action(i)
+        except BaseException as exc:  # collected and re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=_worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
