@@ -115,7 +115,7 @@ class Cluster:
         for path in (self.home, self.socket_dir):
             path.mkdir(parents=True, exist_ok=True)
             self._own(path)
-        subprocess.run(
+        result = subprocess.run(
             self._server_cmd(
                 "initdb",
                 "-D",
@@ -126,10 +126,12 @@ class Cluster:
                 "--encoding=UTF8",
                 "--no-locale",
             ),
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.data_dir}:\n{result.stderr}")
         settings = {
             **SERVER_SETTINGS,
             "port": str(self.port),
