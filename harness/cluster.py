@@ -176,6 +176,20 @@ class Cluster:
         with psycopg.connect(self.dsn(APP_DATABASE), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
 
+    def cron_scheduler_running(self, timeout: float = 10.0) -> bool:
+        """True once pg_cron's launcher is connected (it retries every second until the app database exists)."""
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            while True:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"
+                ).fetchone()
+                if row and row[0]:
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.2)
+
     def up(self) -> None:
         """Initialise (first time), start (if stopped) and prepare the cluster. Idempotent."""
         if not self.initialized():
@@ -184,6 +198,13 @@ class Cluster:
             self.start()
         self.wait_ready()
         self.ensure_app_database()
+        if not self.cron_scheduler_running():
+            # The launcher gives up for good if its database is dropped under it: restart the server.
+            self.down()
+            self.start()
+            self.wait_ready()
+            if not self.cron_scheduler_running():
+                raise RuntimeError(f"pg_cron's scheduler did not start; see {self.log_file}")
 
     def down(self, mode: str = "fast") -> None:
         if self.initialized() and self.running():

@@ -5,13 +5,15 @@ CREATE OR REPLACE FUNCTION tally.create_partitions(
 RETURNS integer
 LANGUAGE plpgsql
 VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 /*
  * Creates the monthly partitions of tally.events from the month of `since` up to `ahead` months past
  * the current month (default settings.partitions_ahead). Rows that already sit in the default
  * partition for a new month are moved into it, so nothing is lost when a partition arrives late.
- * Returns how many partitions were created.
+ * Returns how many partitions were created. SECURITY DEFINER so that partitions always belong to
+ * tally_owner (housekeeping, which runs as tally_owner, must be able to drop them).
  */
 DECLARE
     v_ahead integer;

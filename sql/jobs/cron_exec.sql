@@ -69,7 +69,9 @@ BEGIN
         SELECT n.nspname INTO v_dblink
         FROM pg_extension AS e INNER JOIN pg_namespace AS n ON n.oid = e.extnamespace
         WHERE e.extname = 'dblink';
-        EXECUTE format('SELECT %I.dblink_exec($1, $2)', v_dblink) USING tally.cron_conninfo(), command;
+        -- dblink_exec refuses statements that return rows; a DO block runs any statement there.
+        EXECUTE format('SELECT %I.dblink_exec($1, $2)', v_dblink)
+        USING tally.cron_conninfo(), format('DO %L', format('BEGIN EXECUTE %L; END', command));
     ELSE
         RAISE EXCEPTION USING
             ERRCODE = '55000',

@@ -1,0 +1,186 @@
+"""pg_cron scheduling (here pg_cron lives in the cluster's `tally` database, so the per-test databases
+reach it through dblink), job status, housekeeping and a real pg_cron-driven rollup."""
+
+import time
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from harness.migrate import migrate
+from tests.conftest import CLUSTER, log, scalar
+
+
+@pytest.fixture
+def cron():
+    """A connection to pg_cron's own database."""
+    with psycopg.connect(CLUSTER.dsn("tally"), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def scheduled(db):
+    """Unschedules this database's jobs after the test, whatever happened."""
+    yield db
+    db.execute("SELECT tally.unschedule_jobs()")
+
+
+def jobs_of(cron, dbname):
+    return cron.execute("SELECT jobname, schedule, command FROM cron.job "
+                        "WHERE database = %s AND jobname LIKE 'tally\\_%%' ORDER BY jobname",
+                        [dbname]).fetchall()
+
+
+def test_schedule_jobs_installs_rollup_and_housekeeping_once(scheduled, cron):
+    db = scheduled
+    dbname = db.info.dbname
+    names = [r[0] for r in db.execute("SELECT * FROM tally.schedule_jobs()")]
+    assert names == [f"tally_rollup@{dbname}", f"tally_housekeeping@{dbname}"]
+    db.execute("SELECT * FROM tally.schedule_jobs(rollup => '*/10 * * * *')")
+    assert jobs_of(cron, dbname) == [
+        (f"tally_housekeeping@{dbname}", "17 3 * * *", "SELECT tally.housekeeping(); SELECT tally.prune_job_runs()"),
+        (f"tally_rollup@{dbname}", "*/10 * * * *", "CALL tally.rollup_job()"),
+    ]
+
+
+def test_unschedule_jobs_removes_only_this_databases_jobs(scheduled, cron):
+    db = scheduled
+    db.execute("SELECT * FROM tally.schedule_jobs()")
+    db.execute("SELECT tally.unschedule_jobs()")
+    assert jobs_of(cron, db.info.dbname) == []
+
+
+def test_invalid_schedule_is_refused(scheduled):
+    with pytest.raises(psycopg.Error):
+        scheduled.execute("SELECT * FROM tally.schedule_jobs(rollup => 'every now and then')")
+
+
+def test_job_status_lists_jobs_and_rollup_lag(scheduled, targets, clock):
+    db = scheduled
+    db.execute("SELECT * FROM tally.schedule_jobs()")
+    sid = targets()
+    clock(db, "2026-11-25 10:00:00+00")
+    log(db, "snippet", sid, "copy")
+    rows = db.execute("SELECT jobname, schedule, pending_events, rollup_lag > interval '0' "
+                      "FROM tally.job_status ORDER BY jobname").fetchall()
+    assert [(r[1], r[2], r[3]) for r in rows] == [("17 3 * * *", 1, True), ("*/5 * * * *", 1, True)]
+    db.execute("SELECT tally.rollup()")
+    row = db.execute("SELECT DISTINCT pending_events, rollup_lag, last_rollup_status FROM tally.job_status").fetchall()
+    assert row == [(0, None, "ok")]
+
+
+def test_job_status_has_a_row_without_any_job(db):
+    assert db.execute("SELECT jobname, pending_events FROM tally.job_status").fetchall() == [(None, 0)]
+
+
+def test_scheduling_without_pg_cron_raises_55000(db):
+    db.execute("DROP EXTENSION dblink")  # pg_cron lives in another database and is now out of reach
+    assert scalar(db, "SELECT tally.cron_location()") is None
+    with pytest.raises(errors.ObjectNotInPrerequisiteState, match="pg_cron is not available"):
+        db.execute("SELECT * FROM tally.schedule_jobs()")
+    assert db.execute("SELECT jobname FROM tally.job_status").fetchall() == [(None,)]
+
+
+def test_scheduling_where_pg_cron_is_local(cron):
+    migrate(CLUSTER.dsn("tally"))
+    try:
+        assert scalar(cron, "SELECT tally.cron_location()") == "local"
+        cron.execute("SELECT * FROM tally.schedule_jobs()")
+        assert [r[0] for r in jobs_of(cron, "tally")] == ["tally_housekeeping@tally", "tally_rollup@tally"]
+    finally:
+        cron.execute("SELECT tally.unschedule_jobs()")
+    assert jobs_of(cron, "tally") == []
+
+
+def test_prune_job_runs_deletes_old_run_details_of_tally_jobs_only(scheduled, cron):
+    db = scheduled
+    db.execute("SELECT * FROM tally.schedule_jobs()")
+    jobid = scalar(cron, "SELECT jobid FROM cron.job WHERE jobname = %s", [f"tally_rollup@{db.info.dbname}"])
+    other = scalar(cron, "SELECT cron.schedule('not-tally-job', '0 0 1 1 *', 'SELECT 1')")
+    try:
+        for job in (jobid, other):
+            cron.execute(
+                "INSERT INTO cron.job_run_details (jobid, runid, job_pid, database, username, command, status,"
+                " return_message, start_time, end_time) VALUES (%s, nextval('cron.runid_seq'), 0, 'x', 'x', 'x',"
+                " 'succeeded', '', now() - interval '40 days', now() - interval '40 days')", [job])
+        db.execute("SELECT tally.prune_job_runs()")
+        remaining = dict(cron.execute("SELECT jobid, count(*) FROM cron.job_run_details WHERE jobid IN (%s, %s) "
+                                      "GROUP BY jobid", [jobid, other]).fetchall())
+        assert remaining == {other: 1}
+    finally:
+        cron.execute("DELETE FROM cron.job_run_details WHERE jobid = %s", [other])
+        cron.execute("SELECT cron.unschedule(%s)", [other])
+
+
+def test_rollup_job_procedure_rolls_up_then_refreshes_trending(db, targets):
+    sid = targets(slug="via-job")
+    log(db, "snippet", sid, "copy")
+    db.execute("CALL tally.rollup_job()")
+    assert scalar(db, "SELECT copies FROM tally.snippets WHERE id = %s", [sid]) == 1
+    assert [r[0] for r in db.execute("SELECT slug FROM tally.trending('snippet')")] == ["via-job"]
+
+
+def test_rollup_job_fails_when_the_rollup_fails(db, targets):
+    log(db, "snippet", targets(), "copy")
+    db.execute("ALTER TABLE tally.daily_counts ADD CONSTRAINT broken CHECK (count < 0) NOT VALID")
+    with pytest.raises(psycopg.errors.RaiseException, match=r"tally\.rollup failed: 23514"):
+        db.execute("CALL tally.rollup_job()")
+    assert db.execute("SELECT status FROM tally.rollup_runs").fetchall() == [("failed",)]
+
+
+@pytest.mark.cron
+def test_pg_cron_itself_runs_the_rollup_job(scheduled, targets):
+    db = scheduled
+    sid = targets()
+    for _ in range(3):
+        log(db, "snippet", sid, "copy")
+    db.execute("SELECT * FROM tally.schedule_jobs(rollup => '* * * * *')")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if scalar(db, "SELECT copies FROM tally.snippets WHERE id = %s", [sid]) == 3:
+            break
+        time.sleep(1)
+    assert scalar(db, "SELECT copies FROM tally.snippets WHERE id = %s", [sid]) == 3
+    status = db.execute("SELECT last_status FROM tally.job_status WHERE jobname LIKE 'tally_rollup@%%'").fetchone()
+    assert status in {("succeeded",), ("running",)}
+
+
+def test_housekeeping_creates_partitions_ahead(db):
+    db.execute("UPDATE tally.settings SET partitions_ahead = 6")
+    created = scalar(db, "SELECT (tally.housekeeping() ->> 'partitions_created')::int")
+    assert created == 3
+    assert scalar(db, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'tally.events'::regclass") >= 9
+
+
+def test_housekeeping_drops_rolled_up_partitions_past_retention(db, targets, clock):
+    sid = targets()
+    db.execute("SELECT tally.create_partitions(since => '2026-01-01')")
+    clock(db, "2026-02-10 10:00+00")
+    log(db, "snippet", sid, "copy")
+    db.execute("SELECT tally.rollup()")
+    clock(db, "2026-11-25 10:00+00")
+    result = scalar(db, "SELECT tally.housekeeping()")
+    assert "events_p2026_02" in result["partitions_dropped"]
+    assert "events_p2026_10" not in result["partitions_dropped"]
+    assert scalar(db, "SELECT copies FROM tally.snippets WHERE id = %s", [sid]) == 1
+    assert scalar(db, "SELECT sum(count) FROM tally.daily_counts") == 1
+
+
+def test_housekeeping_keeps_partitions_with_events_not_rolled_up(db, targets, clock):
+    sid = targets()
+    db.execute("SELECT tally.create_partitions(since => '2026-01-01')")
+    clock(db, "2026-02-10 10:00+00")
+    log(db, "snippet", sid, "copy")
+    clock(db, "2026-11-25 10:00+00")
+    result = scalar(db, "SELECT tally.housekeeping()")
+    assert "events_p2026_02" not in result["partitions_dropped"]
+
+
+def test_events_outside_any_partition_land_in_default_and_move_later(db, targets, clock):
+    sid = targets()
+    clock(db, "2025-03-10 10:00+00")
+    assert log(db, "snippet", sid, "copy") == "logged"
+    assert scalar(db, "SELECT count(*) FROM tally.events_default") == 1
+    db.execute("SELECT tally.create_partitions(since => '2025-03-01')")
+    assert scalar(db, "SELECT count(*) FROM tally.events_default") == 0
+    assert scalar(db, "SELECT count(*) FROM tally.events_p2025_03") == 1

@@ -1,0 +1,149 @@
+"""Trending: weighted, time-decayed scores over daily counts, listed targets only, read from MVs."""
+
+import threading
+
+import pytest
+from psycopg import errors
+
+from tests.conftest import log, run_together, scalar
+
+
+def activity(db, clock, target_type, target_id, at, **kinds):
+    clock(db, at)
+    for kind, n in kinds.items():
+        for i in range(n):
+            assert log(db, target_type, target_id, kind, session_id=f"{at}-{i}") == "logged"
+
+
+def refresh(db):
+    db.execute("SELECT tally.rollup()")
+    db.execute("SELECT tally.refresh_trending()")
+
+
+def ranking(db, target_type="snippet", period="7d", lim=20):
+    return [r[0] for r in db.execute("SELECT slug FROM tally.trending(%s, %s, %s)", [target_type, period, lim])]
+
+
+def test_score_weights_kinds(db, targets, clock):
+    viewed, copied = targets(slug="viewed"), targets(slug="copied")
+    activity(db, clock, "snippet", viewed, "2026-11-24 10:00+00", view=5)
+    activity(db, clock, "snippet", copied, "2026-11-24 10:00+00", copy=2)
+    clock(db, "2026-11-25 00:00+00")
+    refresh(db)
+    rows = db.execute("SELECT slug, score FROM tally.trending('snippet')").fetchall()
+    assert [slug for slug, _ in rows] == ["copied", "viewed"]
+    assert rows[0][1] / rows[1][1] == pytest.approx(6 / 5)
+
+
+def test_recent_activity_ranks_higher_than_the_same_activity_earlier(db, targets, clock):
+    old, new = targets(slug="old"), targets(slug="new")
+    activity(db, clock, "snippet", old, "2026-11-19 10:00+00", copy=3)
+    activity(db, clock, "snippet", new, "2026-11-25 10:00+00", copy=3)
+    refresh(db)
+    scores = dict(db.execute("SELECT slug, score FROM tally.trending('snippet')").fetchall())
+    assert ranking(db) == ["new", "old"]
+    # Half-life 3 days by default: six days older is worth a quarter.
+    assert scores["old"] / scores["new"] == pytest.approx(0.25)
+
+
+def test_windows_cover_seven_and_thirty_days(db, targets, clock):
+    recent, month_old = targets(slug="recent"), targets(slug="month-old")
+    activity(db, clock, "snippet", recent, "2026-11-25 10:00+00", view=1)
+    activity(db, clock, "snippet", month_old, "2026-11-10 10:00+00", view=1)
+    activity(db, clock, "snippet", targets(slug="ancient"), "2026-10-01 10:00+00", view=1)
+    clock(db, "2026-11-25 12:00+00")
+    refresh(db)
+    assert ranking(db, period="7d") == ["recent"]
+    assert ranking(db, period="30d") == ["recent", "month-old"]
+
+
+def test_only_listed_targets_appear(db, targets, clock):
+    public = targets(slug="public")
+    unlisted = targets(slug="unlisted", visibility="unlisted")
+    private = targets(slug="private", visibility="private", owner_id="alice")
+    clock(db, "2026-11-25 10:00+00")
+    log(db, "snippet", public, "view", session_id="a")
+    log(db, "snippet", unlisted, "view", session_id="a")
+    log(db, "snippet", private, "view", user_id="alice")
+    refresh(db)
+    assert ranking(db) == ["public"]
+
+
+def test_target_made_private_leaves_trending_at_next_refresh(db, targets, clock):
+    sid = targets(slug="soon-private")
+    activity(db, clock, "snippet", sid, "2026-11-25 10:00+00", copy=1)
+    refresh(db)
+    assert ranking(db) == ["soon-private"]
+    db.execute("UPDATE tally.snippets SET visibility = 'private' WHERE id = %s", [sid])
+    refresh(db)
+    assert ranking(db) == []
+
+
+def test_trending_is_per_type_and_returns_counters(db, targets, clock):
+    sid, tid = targets("snippet", slug="s"), targets("template", slug="t")
+    activity(db, clock, "snippet", sid, "2026-11-25 10:00+00", view=2, copy=1)
+    activity(db, clock, "template", tid, "2026-11-25 10:00+00", template_use=3)
+    refresh(db)
+    row = db.execute("SELECT slug, views, copies, downloads, uses FROM tally.trending('template')").fetchone()
+    assert row == ("t", 0, 0, 0, 3)
+    assert ranking(db, "snippet") == ["s"]
+
+
+def test_trending_reads_the_materialized_view_not_events(db, targets, clock):
+    sid = targets(slug="kept")
+    activity(db, clock, "snippet", sid, "2026-11-25 10:00+00", view=1)
+    refresh(db)
+    db.execute("TRUNCATE tally.events")
+    assert ranking(db) == ["kept"]
+    db.execute("SELECT tally.refresh_trending()")
+    assert ranking(db) == ["kept"], "refresh reads daily_counts, which outlive raw events"
+
+
+def test_lim_caps_the_list(db, targets, clock):
+    for i in range(5):
+        activity(db, clock, "snippet", targets(slug=f"s{i}"), "2026-11-25 10:00+00", view=i + 1)
+    refresh(db)
+    assert ranking(db, lim=2) == ["s4", "s3"]
+
+
+@pytest.mark.parametrize(("target_type", "period", "lim"), [
+    ("snippet", "1d", 20), ("snippet", "7d", 0), ("snippet", "30d", 1001), ("widget", "7d", 20),
+    ("snippet", None, 20),
+])
+def test_bad_arguments_raise_22023(db, target_type, period, lim):
+    with pytest.raises(errors.InvalidParameterValue):
+        db.execute("SELECT * FROM tally.trending(%s, %s, %s)", [target_type, period, lim])
+
+
+def test_trending_views_have_the_unique_index_concurrent_refresh_needs(db):
+    for view in ("trending_7d", "trending_30d"):
+        assert scalar(db, "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass AND indisunique",
+                      [f"tally.{view}"]) == 1
+
+
+def test_reads_never_fail_during_concurrent_refresh(db, targets, clock, connect):
+    for i in range(30):
+        activity(db, clock, "snippet", targets(slug=f"s{i}"), "2026-11-25 10:00+00", view=1)
+    refresh(db)
+    readers = [connect() for _ in range(4)]
+    refresher = connect()
+    stop = threading.Event()
+
+    def refresh_loop():
+        for _ in range(20):
+            refresher.execute("SELECT tally.refresh_trending()")
+        stop.set()
+
+    thread = threading.Thread(target=refresh_loop)
+    thread.start()
+
+    def read(i):
+        reads = 0
+        while not stop.is_set():
+            assert len(ranking(readers[i])) == 20
+            reads += 1
+        return reads
+
+    counts = run_together(4, read)
+    thread.join()
+    assert sum(counts) > 0
