@@ -32,18 +32,28 @@ COMMENT ON FUNCTION tally.cron_conninfo() IS
 
 CREATE OR REPLACE FUNCTION tally.cron_location()
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    -- 'local': pg_cron is installed in this database; 'remote': in cron.database_name, reached through
-    -- dblink; NULL: pg_cron is not available to this database.
-    SELECT CASE
-        WHEN EXISTS (SELECT 1 FROM pg_extension AS e WHERE e.extname = 'pg_cron') THEN 'local'
-        WHEN current_setting('cron.database_name', true) IS NOT NULL
-            AND current_setting('cron.database_name', true) <> current_database()
-            AND EXISTS (SELECT 1 FROM pg_extension AS e WHERE e.extname = 'dblink') THEN 'remote'
-    END
+/*
+ * 'local': pg_cron is installed in this database; 'remote': it lives in cron.database_name and dblink
+ * is here to reach it; NULL: not available. cron.database_name is readable by superusers only (and
+ * pg_read_all_settings): for other roles a remote pg_cron counts as not available.
+ */
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_extension AS e WHERE e.extname = 'pg_cron') THEN
+        RETURN 'local';
+    END IF;
+    IF current_setting('cron.database_name', true) IS NOT NULL
+        AND current_setting('cron.database_name', true) <> current_database()
+        AND EXISTS (SELECT 1 FROM pg_extension AS e WHERE e.extname = 'dblink') THEN
+        RETURN 'remote';
+    END IF;
+    RETURN NULL;
+EXCEPTION WHEN insufficient_privilege THEN
+    RETURN NULL;
+END
 $$;
 
 COMMENT ON FUNCTION tally.cron_location() IS

@@ -1,4 +1,4 @@
--- tally:always tally:superuser (re-run on every migrate; superuser to revoke dblink's functions too)
+-- tally:always (re-run on every migrate, so a function added anywhere is never left granted to PUBLIC)
 -- Deny by default, then grant the public surface. Functions are EXECUTE-able by PUBLIC unless
 -- revoked, and SECURITY DEFINER ones run with tally_owner's rights, so every routine is revoked
 -- first: PUBLIC can execute nothing in schema tally.
