@@ -91,5 +91,25 @@ def listen(
                 break
 
 
+@app.command()
+def demo(
+    dsn: DsnOption = None,
+    events: Annotated[int, typer.Option(help="log_event calls to simulate")] = 40_000,
+    days: Annotated[int, typer.Option(help="days of traffic, ending now")] = 30,
+    targets: Annotated[int, typer.Option(help="snippets + templates + documents to create")] = 3_000,
+    clients: Annotated[int, typer.Option(help="concurrent connections")] = 4,
+    seed: Annotated[int, typer.Option(help="random seed; the same seed gives the same outcomes")] = 42,
+    database: Annotated[str, typer.Option(help="database to (re)create for the demo")] = "tally_demo",
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="run the rollup job directly, not via pg_cron")] = False,
+) -> None:
+    """Simulate a month of traffic through log_event, roll it up with pg_cron, show trending and admin views."""
+    from harness.demo import run_demo
+
+    if uses_local_cluster(dsn):
+        Cluster.default().up()
+    run_demo(resolve_dsn(dsn), database=database, events=events, days=days, catalogue_size=targets,
+             clients=clients, seed=seed, wait_for_cron=not no_wait, console=console)
+
+
 if __name__ == "__main__":
     app()

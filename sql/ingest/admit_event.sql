@@ -13,16 +13,11 @@ AS $$
  */
 DECLARE
     v_reason tally.outcome;
-    v_debounce interval;
 BEGIN
     v_reason := tally.target_rejection(NEW.target_type, NEW.target_id, NEW.user_id);
-    IF v_reason IS NULL AND NEW.visitor IS NOT NULL THEN
-        SELECT k.debounce INTO v_debounce FROM tally.kinds AS k WHERE k.kind = NEW.kind;
-        IF v_debounce > interval '0' AND NOT tally.claim_debounce(
-            NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at, v_debounce
-        ) THEN
-            v_reason := 'debounced';
-        END IF;
+    IF v_reason IS NULL AND NEW.visitor IS NOT NULL
+        AND tally.debounced(NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at) THEN
+        v_reason := 'debounced';
     END IF;
     IF v_reason IS NULL THEN
         RETURN NEW;

@@ -15,6 +15,10 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Every statement here is a key lookup or a single-row write: a generic plan is always right, and
+-- left to choose, the plan cache would re-plan the first query on every call (its custom plans fold
+-- the clean-up of constant arguments and so always look cheaper), which costs more than running it.
+SET plan_cache_mode = force_generic_plan
 AS $$
 /*
  * Records one engagement event in one round trip and says what became of it (tally.outcome).
@@ -29,22 +33,67 @@ AS $$
  */
 #variable_conflict use_column
 DECLARE
-    v_settings tally.settings;
-    v_kind tally.kinds;
-    v_now timestamptz := tally.now();
+    v_kind text;
+    v_known_type boolean;
+    v_identifier_max integer;
+    v_now timestamptz;
     v_ip inet;
     v_user_agent text;
+    v_referrer text;
+    v_metadata jsonb;
+    v_bot boolean;
     v_visitor uuid;
     v_outcome tally.outcome;
 BEGIN
-    SELECT * INTO v_kind FROM tally.kinds AS k WHERE k.kind = log_event.kind;
-    IF NOT FOUND THEN
+    -- Everything that needs no write is computed in this one query: each statement a PL/pgSQL function
+    -- runs has a fixed cost (executor start-up), and this function sits on the application's hot path.
+    SELECT
+        k.kind,
+        EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = log_event.target_type),
+        s.identifier_max,
+        c.now,
+        c.ip,
+        c.user_agent,
+        tally.clean_text(log_event.referrer, s.referrer_max),
+        CASE
+            WHEN log_event.metadata IS NULL THEN NULL
+            WHEN jsonb_typeof(log_event.metadata) <> 'object'
+                THEN jsonb_build_object('_tally', 'metadata_dropped', 'reason', 'not_an_object')
+            WHEN octet_length(log_event.metadata::text) > s.metadata_max_bytes
+                THEN jsonb_build_object(
+                    '_tally', 'metadata_dropped', 'reason', 'too_large',
+                    'bytes', octet_length(log_event.metadata::text)
+                )
+            ELSE log_event.metadata
+        END,
+        c.user_agent IS NOT NULL AND EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern),
+        CASE  -- the debounce identity: user, else session, else device (ip + user agent)
+            WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
+            WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
+            WHEN c.ip IS NOT NULL THEN md5(row('device', c.ip, c.user_agent)::text)::uuid
+        END
+    INTO v_kind, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent, v_referrer, v_metadata, v_bot,
+        v_visitor
+    FROM tally.settings AS s
+    CROSS JOIN LATERAL (
+        SELECT
+            CASE  -- tally.now(), without a second read of settings
+                WHEN s.clock_override
+                    THEN coalesce(nullif(current_setting('tally.clock', true), '')::timestamptz, now())
+                ELSE now()
+            END AS now,
+            tally.parse_ip(log_event.ip) AS ip,
+            tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
+    ) AS c
+    LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind;
+
+    IF v_kind IS NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = '22023',
             MESSAGE = format('unknown event kind %s', coalesce(quote_literal(left(log_event.kind, 64)), 'NULL')),
             HINT = 'the accepted kinds are the rows of tally.kinds';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = log_event.target_type) THEN
+    IF NOT v_known_type THEN
         RAISE EXCEPTION USING
             ERRCODE = '22023',
             MESSAGE = format(
@@ -55,15 +104,12 @@ BEGIN
     IF log_event.target_id IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'target_id must not be NULL';
     END IF;
-
-    SELECT * INTO v_settings FROM tally.settings AS s;
-    IF length(log_event.target_id) > v_settings.identifier_max
-        OR length(log_event.user_id) > v_settings.identifier_max
-        OR length(log_event.session_id) > v_settings.identifier_max THEN
+    IF length(log_event.target_id) > v_identifier_max
+        OR length(log_event.user_id) > v_identifier_max
+        OR length(log_event.session_id) > v_identifier_max THEN
         RAISE EXCEPTION USING
             ERRCODE = '22001',
-            MESSAGE = format('target_id, user_id and session_id are limited to %s characters',
-                v_settings.identifier_max);
+            MESSAGE = format('target_id, user_id and session_id are limited to %s characters', v_identifier_max);
     END IF;
 
     IF log_event.event_id IS NOT NULL THEN
@@ -73,52 +119,22 @@ BEGIN
             v_outcome := 'duplicate';
         END IF;
     END IF;
-
-    v_ip := tally.parse_ip(log_event.ip);
-    v_user_agent := tally.clean_text(log_event.user_agent, v_settings.user_agent_max);
-
-    IF v_outcome IS NULL AND v_user_agent IS NOT NULL
-        AND EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE v_user_agent ~* b.pattern) THEN
+    IF v_outcome IS NULL AND v_bot THEN
         v_outcome := 'discarded_bot';
     END IF;
-
-    -- Both limits are counted (no short cut), so each key's tally is the truth about its calls.
-    IF v_outcome IS NULL
-        AND (tally.over_rate_limit('ip:' || host(v_ip), v_kind.kind, v_kind.ip_limit, v_kind.rate_window, v_now)
-            OR tally.over_rate_limit(
-                'user:' || log_event.user_id, v_kind.kind, v_kind.user_limit, v_kind.rate_window, v_now
-            )) THEN
+    IF v_outcome IS NULL AND tally.rate_limited(v_kind, v_now, v_ip, log_event.user_id) THEN
         v_outcome := 'rate_limited';
     END IF;
-
     IF v_outcome IS NOT NULL THEN
-        PERFORM tally.count_discard(v_now, log_event.target_type, v_kind.kind, v_outcome);
+        PERFORM tally.count_discard(v_now, log_event.target_type, v_kind, v_outcome);
         RETURN v_outcome;
     END IF;
-
-    v_visitor := CASE
-        WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
-        WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
-        WHEN v_ip IS NOT NULL THEN md5(row('device', v_ip, v_user_agent)::text)::uuid
-    END;
 
     INSERT INTO tally.events (
         created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent, referrer, metadata
     ) VALUES (
-        v_now, log_event.target_type, log_event.target_id, v_kind.kind, log_event.user_id, v_visitor, v_ip,
-        v_user_agent,
-        tally.clean_text(log_event.referrer, v_settings.referrer_max),
-        CASE
-            WHEN log_event.metadata IS NULL THEN NULL
-            WHEN jsonb_typeof(log_event.metadata) <> 'object'
-                THEN jsonb_build_object('_tally', 'metadata_dropped', 'reason', 'not_an_object')
-            WHEN octet_length(log_event.metadata::text) > v_settings.metadata_max_bytes
-                THEN jsonb_build_object(
-                    '_tally', 'metadata_dropped', 'reason', 'too_large',
-                    'bytes', octet_length(log_event.metadata::text)
-                )
-            ELSE log_event.metadata
-        END
+        v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor, v_ip,
+        v_user_agent, v_referrer, v_metadata
     );
     IF FOUND THEN
         RETURN 'logged';

@@ -2,6 +2,8 @@
 -- Applications call log_event() unqualified under the default search_path ("$user", public): this
 -- thin wrapper in public forwards to tally.log_event. It is SECURITY INVOKER, so a caller still
 -- needs EXECUTE on tally.log_event (granted to tally_app); PUBLIC has no EXECUTE on either.
+-- No SET search_path, on purpose: without it the planner inlines the wrapper into the caller's query,
+-- so the unqualified call costs what the qualified one does. Its body is one schema-qualified call.
 CREATE OR REPLACE FUNCTION public.log_event(
     target_type text,
     target_id text,
@@ -17,7 +19,6 @@ CREATE OR REPLACE FUNCTION public.log_event(
 RETURNS tally.outcome
 LANGUAGE sql
 VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT tally.log_event(
         target_type, target_id, kind, user_id, session_id, ip, user_agent, referrer, metadata, event_id

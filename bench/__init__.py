@@ -1,0 +1,1 @@
+"""Benchmark scenarios for `tally bench` (see bench/RESULTS.md)."""
