@@ -14,6 +14,7 @@ test: deps lint pytest  ## the whole suite: linters, then pytest on the local cl
 
 lint: deps
 	$(BIN)/ruff check harness tests bench
+	$(BIN)/mypy
 	$(BIN)/sqlfluff lint sql migrations
 
 pytest: deps

@@ -103,7 +103,7 @@ def definition_files(directory: Path = SQL_DIR) -> list[SqlFile]:
 
 
 def _plan(conn: psycopg.Connection[tuple[object, ...]], migrations: list[SqlFile], definitions: list[SqlFile]) -> Plan:
-    applied = dict(conn.execute("SELECT version, checksum FROM tally.schema_migrations").fetchall())
+    applied = {str(v): str(c) for v, c in conn.execute("SELECT version, checksum FROM tally.schema_migrations")}
     by_version = {m.key: m for m in migrations}
     for version, checksum in sorted(applied.items()):
         if version not in by_version:
@@ -118,7 +118,7 @@ def _plan(conn: psycopg.Connection[tuple[object, ...]], migrations: list[SqlFile
     early = [m.path.name for m in pending if m.key < str(newest)]
     if early:
         raise MigrationError(f"out-of-order migrations {early}: numbered below applied {newest}")
-    recorded = dict(conn.execute("SELECT path, checksum FROM tally.schema_definitions").fetchall())
+    recorded = {str(p): str(c) for p, c in conn.execute("SELECT path, checksum FROM tally.schema_definitions")}
     changed = [d for d in definitions if ALWAYS in d.first_line or recorded.get(d.key) != d.checksum]
     return Plan(pending, changed)
 

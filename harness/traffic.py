@@ -95,7 +95,7 @@ def simulate(
         referrer = rng.choice(REFERRERS)
         repeats = 1 + (rng.random() < 0.25) * rng.randrange(1, 4)  # re-views within the debounce window
         # One shard per viewer identity, so each identity's calls keep their order.
-        shard = zlib.crc32((user_id or session_id or ip).encode()) % shards
+        shard = zlib.crc32((user_id or session_id or ip or "").encode()) % shards
         for r in range(repeats):
             calls.append(Call(at + timedelta(minutes=3 * r), target[0], target[1], kind if r == 0 else "view",
                               user_id, session_id, ip, agent, referrer, shard))
