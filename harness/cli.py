@@ -92,6 +92,23 @@ def listen(
 
 
 @app.command()
+def docs(dsn: DsnOption = None) -> None:
+    """Write docs/sql-api.md from the COMMENT ON text of a freshly migrated scratch database."""
+    from harness.demo import create_database
+    from harness.docs import DOCS_PATH, render
+
+    if uses_local_cluster(dsn):
+        Cluster.default().up()
+    scratch = create_database(resolve_dsn(dsn), "tally_docs")
+    migrate(scratch)
+    with psycopg.connect(scratch) as conn:
+        text = render(conn)
+    DOCS_PATH.parent.mkdir(exist_ok=True)
+    DOCS_PATH.write_text(text)
+    console.print(f"wrote {DOCS_PATH}")
+
+
+@app.command()
 def demo(
     dsn: DsnOption = None,
     events: Annotated[int, typer.Option(help="log_event calls to simulate")] = 40_000,

@@ -177,3 +177,25 @@ def _apply(
             conn.execute(record.encode(), params)
     except psycopg.Error as exc:
         raise MigrationError(f"{item.key}: {exc}") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m harness.migrate --dsn ...``: the entry the Docker image's init script uses (psycopg only)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.migrate", description=main.__doc__)
+    parser.add_argument("--dsn", required=True, help="libpq connection string")
+    parser.add_argument("--dry-run", action="store_true", help="list what would run, change nothing")
+    args = parser.parse_args(argv)
+    try:
+        plan = migrate(args.dsn, dry_run=args.dry_run)
+    except MigrationError as exc:
+        print(f"migration refused: {exc}")
+        return 1
+    for line in plan.describe():
+        print(("would apply " if args.dry_run else "applied ") + line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
