@@ -92,6 +92,30 @@ def listen(
 
 
 @app.command()
+def bench(
+    dsn: DsnOption = None,
+    quick: Annotated[bool, typer.Option("--quick", help="tiny scale (under a minute): a smoke test for CI")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="run only these scenarios, e.g. --only P1")] = None,
+    clients: Annotated[int | None, typer.Option(help="pgbench clients for P1, P2, P7")] = None,
+    seconds: Annotated[int | None, typer.Option(help="seconds per pgbench run")] = None,
+    events: Annotated[int | None, typer.Option(help="history size for P3 and P5")] = None,
+    targets: Annotated[int | None, typer.Option(help="targets for P4 and P6")] = None,
+) -> None:
+    """Measure ingestion, rollup, trending and storage against baselines from the same run."""
+    from bench.runner import run
+    from bench.scenarios import Scale
+
+    scale = Scale.quick() if quick else Scale()
+    scale.clients = clients or scale.clients
+    scale.seconds = seconds or scale.seconds
+    scale.history = events or scale.history
+    scale.targets = targets or scale.targets
+    if uses_local_cluster(dsn):
+        Cluster.default().up()
+    run(resolve_dsn(dsn, "postgres"), scale, [o.upper() for o in only or []], console, quick)
+
+
+@app.command()
 def docs(dsn: DsnOption = None) -> None:
     """Write docs/sql-api.md from the COMMENT ON text of a freshly migrated scratch database."""
     from harness.demo import create_database
