@@ -28,9 +28,12 @@ def pgbench(dsn: str, script: str, *, clients: int, seconds: int, synchronous_co
             args += [flag, str(params[key])]
     args.append(str(params.get("dbname", "postgres")))
     try:
-        out = subprocess.run(args, env=env, capture_output=True, text=True, check=True).stdout
+        result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     finally:
         os.unlink(path)
+    if result.returncode != 0:
+        raise RuntimeError(f"pgbench failed:\n{result.stderr[-2000:]}")
+    out = result.stdout
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
     if not match:
         raise RuntimeError(f"pgbench printed no throughput:\n{out}")

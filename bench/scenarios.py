@@ -67,16 +67,23 @@ def seed_targets(conn: psycopg.Connection[Any], n: int) -> None:
                  " FROM generate_series(1, %s) AS g ON CONFLICT DO NOTHING", [n])
 
 
+def agent_id(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT id FROM tally.remember_user_agent(%s, current_date)", [UA]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def bulk_events(conn: psycopg.Connection[Any], n: int, targets: int, days: int = 30) -> None:
     """Inserts n events straight into tally.events (trigger off): history for rollup and trending."""
+    ua = agent_id(conn)
     conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
     conn.execute(
-        "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent, referrer)"
+        "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)"
         " SELECT now() - (random() * %s) * interval '1 day', 'snippet', 't' || (1 + (g %% %s)),"
         " (ARRAY['view', 'view', 'view', 'view', 'copy', 'download', 'template_use', 'builder_export'])"
         "[1 + (g %% 8)], md5(g::text)::uuid, ('10.' || (g %% 250) || '.' || (g / 250 %% 250) || '.1')::inet,"
         " %s, %s FROM generate_series(1, %s) AS g",
-        [days - 0.01, targets, UA, REFERRER, n])
+        [days - 0.01, targets, ua, REFERRER, n])
     conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
     conn.execute("ANALYZE tally.events")
 
@@ -85,22 +92,24 @@ LOG_EVENT_SCRIPT = f"""\\set n random(1, 1000000000)
 SELECT tally.log_event('snippet', :target, 'view', NULL, 's' || :n,
     '10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250), '{UA}', '{REFERRER}');
 """
+# The same row log_event stores (user agents live in tally.user_agents; :agent is the id of UA there).
 BARE_INSERT_SCRIPT = f"""\\set n random(1, 1000000000)
-INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent, referrer)
+INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)
 VALUES (now(), 'snippet', :target, 'view', md5('s' || :n)::uuid,
-    ('10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250))::inet, '{UA}', '{REFERRER}');
+    ('10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250))::inet, :agent, '{REFERRER}');
 """
 NAIVE_UPDATE_SCRIPT = "UPDATE tally.snippets SET views = views + 1 WHERE id = 't1';\n"
 
 
-def _scripts(spread: bool) -> tuple[str, str]:
+def _scripts(conn: psycopg.Connection[Any], spread: bool) -> tuple[str, str]:
     target = "('t' || (1 + :n % 1000))" if spread else "'t1'"
-    return (LOG_EVENT_SCRIPT.replace(":target", target), BARE_INSERT_SCRIPT.replace(":target", target))
+    bare = BARE_INSERT_SCRIPT.replace(":target", target).replace(":agent", str(agent_id(conn)))
+    return LOG_EVENT_SCRIPT.replace(":target", target), bare
 
 
 def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
-    log_script, bare_script = _scripts(spread=True)
+    log_script, bare_script = _scripts(conn, spread=True)
     results = []
     for sync in (True, False):
         calls = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
@@ -122,7 +131,7 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
 
 def p2_hot_target(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1)
-    log_script, _ = _scripts(spread=False)
+    log_script, _ = _scripts(conn, spread=False)
     results = []
     for sync in (True, False):
         calls = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
@@ -206,7 +215,7 @@ def p6_refresh_scaling(conn: psycopg.Connection[Any], scale: Scale) -> list[Resu
 
 def p7_storage(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
-    log_script, _ = _scripts(spread=True)
+    log_script, _ = _scripts(conn, spread=True)
     pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=False)
     conn.execute("VACUUM ANALYZE tally.events")
     row = conn.execute(

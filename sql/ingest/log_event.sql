@@ -39,6 +39,8 @@ DECLARE
     v_now timestamptz;
     v_ip inet;
     v_user_agent text;
+    v_agent_id integer;
+    v_agent_used date;
     v_referrer text;
     v_metadata jsonb;
     v_bot boolean;
@@ -66,14 +68,16 @@ BEGIN
                 )
             ELSE log_event.metadata
         END,
-        c.user_agent IS NOT NULL AND EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern),
+        a.id,
+        a.last_used,
+        coalesce(a.is_bot, false),
         CASE  -- the debounce identity: user, else session, else device (ip + user agent)
             WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
             WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
             WHEN c.ip IS NOT NULL THEN md5(row('device', c.ip, c.user_agent)::text)::uuid
         END
-    INTO v_kind, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent, v_referrer, v_metadata, v_bot,
-        v_visitor
+    INTO v_kind, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent, v_referrer, v_metadata, v_agent_id,
+        v_agent_used, v_bot, v_visitor
     FROM tally.settings AS s
     CROSS JOIN LATERAL (
         SELECT
@@ -85,7 +89,8 @@ BEGIN
             tally.parse_ip(log_event.ip) AS ip,
             tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
     ) AS c
-    LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind;
+    LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind
+    LEFT JOIN tally.user_agents AS a ON a.hash = md5(c.user_agent)::uuid;
 
     IF v_kind IS NULL THEN
         RAISE EXCEPTION USING
@@ -112,6 +117,12 @@ BEGIN
             MESSAGE = format('target_id, user_id and session_id are limited to %s characters', v_identifier_max);
     END IF;
 
+    -- A user agent not seen today: record it (new ones get their bot verdict here, once).
+    IF v_user_agent IS NOT NULL AND (v_agent_id IS NULL OR v_agent_used < (v_now AT TIME ZONE 'UTC')::date) THEN
+        SELECT r.id, r.is_bot INTO v_agent_id, v_bot
+        FROM tally.remember_user_agent(v_user_agent, (v_now AT TIME ZONE 'UTC')::date) AS r;
+    END IF;
+
     IF log_event.event_id IS NOT NULL THEN
         INSERT INTO tally.event_ids AS i (event_id, seen_at) VALUES (log_event.event_id, v_now)
         ON CONFLICT (event_id) DO NOTHING;
@@ -131,10 +142,10 @@ BEGIN
     END IF;
 
     INSERT INTO tally.events (
-        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent, referrer, metadata
+        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata
     ) VALUES (
         v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor, v_ip,
-        v_user_agent, v_referrer, v_metadata
+        v_agent_id, v_referrer, v_metadata
     );
     IF FOUND THEN
         RETURN 'logged';

@@ -10,6 +10,7 @@ AS $$
  *   - debounce entries older than the longest debounce window, rate-limit windows that have passed,
  *     event_ids past settings.event_id_ttl: none of them can decide an outcome any more;
  *   - rate-limit rejections and rollup runs older than settings.run_retention;
+ *   - user agents unused for longer than settings.event_retention;
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
  *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts).
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
@@ -44,6 +45,13 @@ BEGIN
     DELETE FROM tally.rate_limit_rejections AS r WHERE r.window_start < v_now - v_settings.run_retention;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rate_limit_rejections', v_rows);
+
+    IF v_settings.event_retention IS NOT NULL THEN
+        -- An unused user agent: no event newer than the retention period can refer to it.
+        DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_now - v_settings.event_retention)::date;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        v_result := v_result || jsonb_build_object('user_agents', v_rows);
+    END IF;
 
     DELETE FROM tally.rollup_runs AS r WHERE r.started_at < now() - v_settings.run_retention;
     GET DIAGNOSTICS v_rows = ROW_COUNT;

@@ -9,7 +9,7 @@ from tests.conftest import log, scalar
 
 
 def stored(db, column):
-    return scalar(db, f"SELECT {column} FROM tally.events")
+    return scalar(db, f"SELECT {column} FROM tally.event_log")
 
 
 def test_user_agent_is_cut_to_512_characters(db, targets):
@@ -25,12 +25,12 @@ def test_referrer_is_cut_to_1024_characters(db, targets):
 def test_bounds_come_from_settings(db, targets):
     db.execute("UPDATE tally.settings SET user_agent_max = 10, referrer_max = 5")
     log(db, "snippet", targets(), "copy", user_agent="Mozilla/5.0 long", referrer="https://x")
-    assert db.execute("SELECT user_agent, referrer FROM tally.events").fetchone() == ("Mozilla/5.", "https")
+    assert db.execute("SELECT user_agent, referrer FROM tally.event_log").fetchone() == ("Mozilla/5.", "https")
 
 
 def test_control_characters_are_removed(db, targets):
     log(db, "snippet", targets(), "copy", user_agent="Moz\x01il\x1fla\x7f/5\r\n.0\t", referrer="https://e\x08x.com")
-    assert db.execute("SELECT user_agent, referrer FROM tally.events").fetchone() == ("Mozilla/5.0", "https://ex.com")
+    assert db.execute("SELECT user_agent, referrer FROM tally.event_log").fetchone() == ("Mozilla/5.0", "https://ex.com")
 
 
 def test_nul_bytes_cannot_reach_the_server_and_change_nothing(db, targets):

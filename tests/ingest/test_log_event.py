@@ -12,7 +12,7 @@ from tests.conftest import APP_LOGIN, log, scalar
 def test_logged_event_is_stored_once(db, targets):
     sid = targets()
     assert log(db, "snippet", sid, "view", session_id="s1", ip="203.0.113.9", user_agent="Mozilla/5.0") == "logged"
-    row = db.execute("SELECT target_type, target_id, kind, host(ip), user_agent FROM tally.events").fetchall()
+    row = db.execute("SELECT target_type, target_id, kind, host(ip), user_agent FROM tally.event_log").fetchall()
     assert row == [("snippet", sid, "view", "203.0.113.9", "Mozilla/5.0")]
 
 
@@ -132,3 +132,30 @@ def test_event_id_of_a_rolled_back_call_can_be_retried(db, targets, connect):
         raise RuntimeError("network error before commit")
     assert log(db, "snippet", sid, "copy", event_id=event_id) == "logged"
     assert scalar(db, "SELECT count(*) FROM tally.events") == 1
+
+
+def test_user_agents_are_stored_once_and_referenced_by_id(db, targets):
+    sid = targets()
+    for i in range(3):
+        log(db, "snippet", sid, "copy", user_agent="Mozilla/5.0 (X11)", session_id=str(i))
+    assert scalar(db, "SELECT count(*) FROM tally.user_agents") == 1
+    assert scalar(db, "SELECT count(DISTINCT user_agent_id) FROM tally.events") == 1
+
+
+def test_new_bot_pattern_applies_to_user_agents_seen_before(db, targets):
+    sid = targets()
+    assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "logged"
+    db.execute("INSERT INTO tally.bot_patterns (pattern, note) VALUES ('acmefetcher', 'test')")
+    assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "discarded_bot"
+    db.execute("DELETE FROM tally.bot_patterns WHERE pattern = 'acmefetcher'")
+    assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "logged"
+
+
+def test_unused_user_agents_are_pruned_after_the_retention_period(db, targets, clock):
+    sid = targets()
+    clock(db, "2026-01-10 10:00+00")
+    log(db, "snippet", sid, "copy", user_agent="Old/1.0")
+    clock(db, "2026-11-25 10:00+00")
+    log(db, "snippet", sid, "copy", user_agent="New/1.0")
+    assert scalar(db, "SELECT (tally.housekeeping() ->> 'user_agents')::int") == 1
+    assert [r[0] for r in db.execute("SELECT user_agent FROM tally.user_agents")] == ["New/1.0"]

@@ -122,7 +122,7 @@ def test_log_event_survives_hostile_input(db, connect):
     assert scalar(db, "SELECT pg_postmaster_start_time()") == started, "the server restarted"
     assert scalar(db, FINGERPRINT) == before, "log_event changed something outside ingestion state"
     bad = scalar(db, """
-        SELECT count(*) FROM tally.events AS e
+        SELECT count(*) FROM tally.event_log AS e
         WHERE length(e.user_agent) > 512 OR length(e.referrer) > 1024
            OR e.user_agent ~ '[[:cntrl:]]' OR e.referrer ~ '[[:cntrl:]]'
            OR length(e.target_id) > 256 OR length(e.user_id) > 256

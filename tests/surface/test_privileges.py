@@ -8,6 +8,8 @@ from tests.conftest import ADMIN_LOGIN, APP_LOGIN, log, scalar
 
 DENIED_TO_BOTH = [
     "SELECT * FROM tally.events",
+    "SELECT * FROM tally.event_log",
+    "SELECT * FROM tally.user_agents",
     "UPDATE tally.events SET kind = 'copy'",
     "DELETE FROM tally.events",
     "INSERT INTO tally.events (created_at, target_type, target_id, kind) VALUES (now(), 'snippet', 'x', 'view')",
@@ -149,7 +151,7 @@ def test_search_path_hijack_has_no_effect_on_log_event(db, connect, targets):
     assert scalar(app, "SELECT tally.log_event('snippet', 'nope', 'view', session_id => 's')::text") \
         == "discarded_missing_target"
     assert log(app, "snippet", sid, "copy", user_agent="Mozilla/5.0") == "logged"
-    row = db.execute("SELECT created_at > now() - interval '1 hour', user_agent FROM tally.events").fetchone()
+    row = db.execute("SELECT created_at > now() - interval '1 hour', user_agent FROM tally.event_log").fetchone()
     assert row == (True, "Mozilla/5.0")
 
 

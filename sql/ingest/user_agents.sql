@@ -1,0 +1,79 @@
+CREATE OR REPLACE FUNCTION tally.remember_user_agent(p_user_agent text, p_day date)
+RETURNS TABLE (id integer, is_bot boolean)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * The id and bot verdict of a cleaned user agent, adding it when new and marking it used on p_day.
+ * log_event calls this only for a user agent it has not seen today, so the regexes of
+ * tally.bot_patterns run once per new user agent, not once per event. DO UPDATE (not DO NOTHING)
+ * so that a concurrent first sighting still returns the row.
+ */
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    INSERT INTO tally.user_agents AS u (hash, user_agent, is_bot, last_used)
+    VALUES (
+        md5(p_user_agent)::uuid,
+        p_user_agent,
+        EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE p_user_agent ~* b.pattern),
+        p_day
+    )
+    ON CONFLICT (hash) DO UPDATE SET last_used = greatest(u.last_used, excluded.last_used)
+    RETURNING u.id, u.is_bot;
+END
+$$;
+
+COMMENT ON FUNCTION tally.remember_user_agent(text, date) IS
+'Id and bot verdict of a user agent, recorded when first seen and marked used on the given day.';
+
+CREATE OR REPLACE FUNCTION tally.reclassify_user_agents()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * AFTER any change to tally.bot_patterns: recomputes the bot verdict of every known user agent, so a
+ * new pattern applies to user agents seen before it was added.
+ */
+BEGIN
+    UPDATE tally.user_agents AS u
+    SET is_bot = v.is_bot
+    FROM (
+        SELECT
+            a.id,
+            EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE a.user_agent ~* b.pattern) AS is_bot
+        FROM tally.user_agents AS a
+    ) AS v
+    WHERE u.id = v.id AND u.is_bot IS DISTINCT FROM v.is_bot;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION tally.reclassify_user_agents() IS
+'Trigger on tally.bot_patterns: re-applies the patterns to every known user agent.';
+
+CREATE OR REPLACE TRIGGER reclassify_user_agents
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tally.bot_patterns
+FOR EACH STATEMENT EXECUTE FUNCTION tally.reclassify_user_agents();
+
+CREATE OR REPLACE VIEW tally.event_log AS
+SELECT
+    e.id,
+    e.created_at,
+    e.target_type,
+    e.target_id,
+    e.kind,
+    e.user_id,
+    e.visitor,
+    e.ip,
+    u.user_agent,
+    e.referrer,
+    e.metadata
+FROM tally.events AS e
+LEFT JOIN tally.user_agents AS u ON u.id = e.user_agent_id;
+
+COMMENT ON VIEW tally.event_log IS
+'Raw events with their user agent text. Personal data: the owner''s and superusers'' only.';
