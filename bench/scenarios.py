@@ -55,6 +55,14 @@ def ratio_result(scenario: str, metric: str, value: float, baseline: float, unit
     return Result(scenario, metric, value, baseline, unit, ratio, target, ok(ratio), note)
 
 
+def at_least(bound: float) -> Callable[[float], bool]:
+    return lambda ratio: ratio >= bound
+
+
+def at_most(bound: float) -> Callable[[float], bool]:
+    return lambda ratio: ratio <= bound
+
+
 def timed(conn: psycopg.Connection[Any], query: str, params: Any = None) -> float:
     started = time.perf_counter()
     conn.execute(query.encode(), params)
@@ -122,7 +130,7 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
         target = ">= 0.75x" if sync else ">= 0.6x"
         results.append(ratio_result(
             "P1 ingest", f"log_event calls/s, {scale.clients} clients, synchronous_commit={label}", calls, bare,
-            "calls/s", target, lambda r, s=sync: r >= (0.75 if s else 0.6), "baseline: bare INSERT, no trigger"))
+            "calls/s", target, at_least(0.75 if sync else 0.6), "baseline: bare INSERT, no trigger"))
         if sync:
             results.append(Result("P1 ingest", "log_event calls/s absolute (synchronous_commit=on)", calls, None,
                                   "calls/s", None, ">= 6000/s", calls >= 6000))
@@ -141,7 +149,7 @@ def p2_hot_target(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list
         target = ">= 2.5x" if sync else ">= 1x"
         results.append(ratio_result(
             "P2 hot target", f"log_event on one target, synchronous_commit={label}", calls, naive, "calls/s",
-            target, lambda r, s=sync: r >= (2.5 if s else 1.0), "baseline: UPDATE ... SET views = views + 1"))
+            target, at_least(2.5 if sync else 1.0), "baseline: UPDATE ... SET views = views + 1"))
     return results
 
 
@@ -154,7 +162,7 @@ def p3_incremental_rollup(conn: psycopg.Connection[Any], scale: Scale) -> list[R
     bulk_events(conn, scale.batch, scale.targets)
     warm = timed(conn, "SELECT tally.rollup()")
     return [ratio_result("P3 incremental rollup", f"rollup of {scale.batch:,} new events after {scale.history:,}",
-                         warm, cold, "s", "<= 1.2x", lambda r: r <= 1.2, "baseline: same batch, no history")]
+                         warm, cold, "s", "<= 1.2x", at_most(1.2), "baseline: same batch, no history")]
 
 
 def p4_rollup_throughput(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
@@ -194,7 +202,7 @@ def p5_trending_read(conn: psycopg.Connection[Any], scale: Scale) -> list[Result
         Result("P5 trending read", "trending() p50 latency (client round trip)", p50 * 1000, None, "ms", None,
                "< 0.2 ms", p50 * 1000 < 0.2),
         ratio_result("P5 trending read", "speed-up over the same ranking computed live from events", live, p50,
-                     "s", ">= 10000x", lambda r: r >= 10_000, f"live query p50 {live * 1000:.0f} ms"),
+                     "s", ">= 10000x", at_least(10_000), f"live query p50 {live * 1000:.0f} ms"),
         Result("P5 trending read", f"REFRESH CONCURRENTLY, {scale.entities:,} entities", refresh, None, "s", None,
                "< 3 s", refresh < 3),
     ]
@@ -210,7 +218,7 @@ def p6_refresh_scaling(conn: psycopg.Connection[Any], scale: Scale) -> list[Resu
     conn.execute("SELECT tally.rollup()")
     large = statistics.median(timed(conn, "SELECT tally.refresh_trending()") for _ in range(3))
     return [ratio_result("P6 trending refresh", f"refresh with {scale.refresh_large:,} vs {scale.refresh_small:,} "
-                         "events", large, small, "s", "<= 1.2x", lambda r: r <= 1.2)]
+                         "events", large, small, "s", "<= 1.2x", at_most(1.2))]
 
 
 def p7_storage(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
