@@ -16,12 +16,15 @@ COMMENT ON TABLE tally.user_agents IS
 
 INSERT INTO tally.user_agents (hash, user_agent, is_bot, last_used)
 SELECT
-    md5(e.user_agent)::uuid,
+    md5(e.user_agent)::uuid AS hash,
     e.user_agent,
-    EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE e.user_agent ~* b.pattern),
-    max(e.created_at)::date
+    (
+        SELECT coalesce(bool_or(e.user_agent ~* b.pattern), false)
+        FROM tally.bot_patterns AS b
+    ) AS is_bot,
+    max(e.created_at)::date AS last_used
 FROM tally.events AS e
-WHERE e.user_agent IS NOT NULL
+WHERE e.user_agent IS NOT null
 GROUP BY e.user_agent;
 
 ALTER TABLE tally.events ADD COLUMN user_agent_id integer;

@@ -1,3 +1,6 @@
+-- The earlier name of tally.debounced(), replaced below.
+DROP FUNCTION IF EXISTS tally.claim_debounce(text, text, text, uuid, timestamptz, interval);
+
 CREATE OR REPLACE FUNCTION tally.debounced(
     p_target_type text, p_target_id text, p_kind text, p_visitor uuid, p_at timestamptz
 )

@@ -34,6 +34,9 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_kind text;
+    v_ip_limit integer;
+    v_user_limit integer;
+    v_window timestamptz;
     v_known_type boolean;
     v_identifier_max integer;
     v_now timestamptz;
@@ -51,6 +54,9 @@ BEGIN
     -- runs has a fixed cost (executor start-up), and this function sits on the application's hot path.
     SELECT
         k.kind,
+        k.ip_limit,
+        k.user_limit,
+        date_bin(k.rate_window, c.now, timestamptz '2000-01-01 00:00:00+00'),
         EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = log_event.target_type),
         s.identifier_max,
         c.now,
@@ -76,8 +82,8 @@ BEGIN
             WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
             WHEN c.ip IS NOT NULL THEN md5(row('device', c.ip, c.user_agent)::text)::uuid
         END
-    INTO v_kind, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent, v_referrer, v_metadata, v_agent_id,
-        v_agent_used, v_bot, v_visitor
+    INTO v_kind, v_ip_limit, v_user_limit, v_window, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent,
+        v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_visitor
     FROM tally.settings AS s
     CROSS JOIN LATERAL (
         SELECT
@@ -133,7 +139,9 @@ BEGIN
     IF v_outcome IS NULL AND v_bot THEN
         v_outcome := 'discarded_bot';
     END IF;
-    IF v_outcome IS NULL AND tally.rate_limited(v_kind, v_now, v_ip, log_event.user_id) THEN
+    IF v_outcome IS NULL
+        AND ((v_ip IS NOT NULL AND v_ip_limit IS NOT NULL) OR (log_event.user_id IS NOT NULL AND v_user_limit IS NOT NULL))
+        AND tally.rate_limited(v_kind, v_window, v_ip, v_ip_limit, log_event.user_id, v_user_limit) THEN
         v_outcome := 'rate_limited';
     END IF;
     IF v_outcome IS NOT NULL THEN

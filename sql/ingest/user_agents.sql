@@ -73,7 +73,7 @@ SELECT
     e.referrer,
     e.metadata
 FROM tally.events AS e
-LEFT JOIN tally.user_agents AS u ON u.id = e.user_agent_id;
+LEFT JOIN tally.user_agents AS u ON e.user_agent_id = u.id;
 
 COMMENT ON VIEW tally.event_log IS
 'Raw events with their user agent text. Personal data: the owner''s and superusers'' only.';

@@ -4,6 +4,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- JIT compilation costs seconds here for a plan that runs once and is mostly I/O and hashing.
+SET jit = off
 SET work_mem = '256MB'
 AS $$
 /*

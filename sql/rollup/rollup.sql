@@ -4,6 +4,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- JIT compilation costs seconds here for a plan that runs once and is mostly I/O and hashing.
+SET jit = off
 -- Grouping a large batch in memory instead of spilling to disk; local to this function.
 SET work_mem = '256MB'
 AS $rollup$
@@ -104,6 +106,7 @@ $q$, v_updates, coalesce(nullif(array_to_string(v_tag_sources, ' UNION ALL '), '
         USING v_from, v_below;
 
         UPDATE tally.rollup_state AS s SET rolled_up_below = v_below, last_run_at = now();
+        PERFORM tally.summarize_new_events();
         PERFORM tally.notify_revalidate(v_tags);
 
         INSERT INTO tally.rollup_runs (started_at, finished_at, status, events, entities, from_txid, to_txid)

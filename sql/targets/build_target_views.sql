@@ -147,20 +147,25 @@ FROM (
     SELECT
         dc.target_type,
         dc.target_id,
-        sum(
-            dc.count * k.weight::double precision
-            * power(0.5::double precision, (c.today - dc.day) / c.half_life_days)
-        ) AS score,
+        sum(dc.count * k.weight::double precision * w.decay) AS score,
         sum(dc.count)::bigint AS events
-    FROM tally.daily_counts AS dc
-    INNER JOIN tally.kinds AS k ON k.kind = dc.kind
-    CROSS JOIN (
+    FROM (
+        -- One decay factor per day of the window, computed once (OFFSET 0 keeps the planner from
+        -- pulling this up and calling tally.now() and power() for every daily row).
         SELECT
-            (tally.now() AT TIME ZONE 'UTC')::date AS today,
-            extract(EPOCH FROM s.trending_half_life)::double precision / 86400 AS half_life_days
-        FROM tally.settings AS s
-    ) AS c
-    WHERE dc.day > c.today - %2$s AND dc.day <= c.today
+            g.day::date AS day,
+            power(0.5::double precision, (c.today - g.day::date) / c.half_life_days) AS decay
+        FROM (
+            SELECT
+                (tally.now() AT TIME ZONE 'UTC')::date AS today,
+                extract(EPOCH FROM s.trending_half_life)::double precision / 86400 AS half_life_days
+            FROM tally.settings AS s
+        ) AS c
+        CROSS JOIN LATERAL generate_series(c.today - (%2$s - 1), c.today, interval '1 day') AS g (day)
+        OFFSET 0
+    ) AS w
+    INNER JOIN tally.daily_counts AS dc ON dc.day = w.day
+    INNER JOIN tally.kinds AS k ON k.kind = dc.kind
     GROUP BY dc.target_type, dc.target_id
 ) AS a
 INNER JOIN (%3$s) AS t ON t.target_type = a.target_type AND t.target_id = a.target_id

@@ -4,6 +4,10 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- JIT compilation costs seconds here for a plan that runs once and is mostly I/O and hashing.
+SET jit = off
+-- The window's daily rows are grouped in memory instead of spilling to disk.
+SET work_mem = '256MB'
 AS $$
 /*
  * Refreshes the trending materialized views CONCURRENTLY (readers of trending() are never blocked;
