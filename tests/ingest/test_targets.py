@@ -12,7 +12,8 @@ CREATE TABLE app.recipes (
     views bigint NOT NULL DEFAULT 0, copies bigint NOT NULL DEFAULT 0, downloads bigint NOT NULL DEFAULT 0,
     uses bigint NOT NULL DEFAULT 0, counters_refreshed_at timestamptz
 );
-INSERT INTO app.recipes (id, handle, author, state) VALUES (1, 'pancakes', 'ann', 'live'), (2, 'draft', 'ann', 'hidden');
+INSERT INTO app.recipes (id, handle, author, state)
+VALUES (1, 'pancakes', 'ann', 'live'), (2, 'draft', 'ann', 'hidden');
 """
 
 
