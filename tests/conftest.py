@@ -45,6 +45,17 @@ postgresql = factories.postgresql("postgresql_noproc")
 
 
 @pytest.fixture
+def blank_dsn() -> Iterator[str]:
+    """A brand-new empty database on the harness cluster (not the migrated template), dropped afterwards."""
+    name = f"tally_blank_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield CLUSTER.dsn(name)
+    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def dsn(postgresql: psycopg.Connection[Any]) -> str:
     """Connection string of this test's own database."""
     info = postgresql.info

@@ -4,13 +4,11 @@ and run its migration entry point for real."""
 import re
 import subprocess
 import sys
-import uuid
 
 import psycopg
-import pytest
 
 from harness import ROOT
-from tests.conftest import CLUSTER, scalar
+from tests.conftest import scalar
 
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 INIT = (ROOT / "docker" / "initdb" / "10-pgtally.sh").read_text()
@@ -47,16 +45,6 @@ def test_init_script_uses_the_harness_runner_on_the_shipped_files():
 def test_compose_has_a_volume_and_a_healthcheck():
     assert "pgdata:/var/lib/postgresql/data" in COMPOSE
     assert "healthcheck:" in COMPOSE and "pg_isready" in COMPOSE
-
-
-@pytest.fixture
-def blank_dsn():
-    name = f"tally_image_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield CLUSTER.dsn(name)
-    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_the_image_migration_entry_point_applies_every_migration_in_order(blank_dsn):

@@ -2,7 +2,6 @@
 
 import shutil
 import threading
-import uuid
 
 import psycopg
 import pytest
@@ -10,18 +9,7 @@ from psycopg.conninfo import make_conninfo
 
 from harness import MIGRATIONS_DIR, SQL_DIR
 from harness.migrate import MIGRATE_LOCK_KEY, MigrationError, migrate
-from tests.conftest import CLUSTER, scalar
-
-
-@pytest.fixture
-def blank_dsn():
-    """A brand-new empty database (not the migrated template), dropped afterwards."""
-    name = f"tally_blank_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield CLUSTER.dsn(name)
-    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+from tests.conftest import scalar
 
 
 @pytest.fixture

@@ -30,6 +30,14 @@ def wait_until_blocked(db, pid, timeout=10.0):
     raise AssertionError("rollup never blocked on the held lock")
 
 
+def lock_host_row(connect, target_id):
+    """Another session holding the host row, so that a rollup blocks on its UPDATE."""
+    blocker = connect()
+    blocker.execute("BEGIN")
+    blocker.execute("SELECT 1 FROM tally.snippets WHERE id = %s FOR UPDATE", [target_id])
+    return blocker
+
+
 def test_rollup_adds_each_kind_to_its_counter_and_the_daily_table(db, targets):
     sid = targets()
     for kind, n in (("view", 3), ("copy", 2), ("download", 1), ("template_use", 4), ("builder_export", 1)):
@@ -116,9 +124,7 @@ def test_terminated_rollup_applies_nothing_and_the_next_counts_everything(db, ta
     sid = targets()
     for _ in range(3):
         log(db, "snippet", sid, "copy")
-    blocker, victim = connect(), connect()
-    blocker.execute("BEGIN")
-    blocker.execute("SELECT 1 FROM tally.snippets WHERE id = %s FOR UPDATE", [sid])
+    blocker, victim = lock_host_row(connect, sid), connect()
     victim_pid = victim.info.backend_pid
     outcome: list[BaseException] = []
 
@@ -145,9 +151,7 @@ def test_terminated_rollup_applies_nothing_and_the_next_counts_everything(db, ta
 def test_statement_timeout_is_recorded_as_a_failed_run_with_no_partial_counts(db, targets, connect):
     sid = targets()
     log(db, "snippet", sid, "copy")
-    blocker, runner = connect(), connect()
-    blocker.execute("BEGIN")
-    blocker.execute("SELECT 1 FROM tally.snippets WHERE id = %s FOR UPDATE", [sid])
+    blocker, runner = lock_host_row(connect, sid), connect()
     runner.execute("SET statement_timeout = '300ms'")
     status, events, _, error = rollup(runner)
     blocker.execute("ROLLBACK")
