@@ -15,7 +15,8 @@ from harness.db import resolve_dsn, uses_local_cluster
 from harness.migrate import MigrationError, migrate
 
 app = typer.Typer(help="pgtally harness: cluster, migrations, demo, benchmarks.", no_args_is_help=True)
-console = Console()
+# Wide enough for the demo's and the benchmark's tables when output goes to a file or a CI log.
+console = Console(width=max(Console().width, 140))
 
 DsnOption = Annotated[
     str | None,

@@ -36,7 +36,9 @@ def test_schedule_jobs_installs_rollup_and_housekeeping_once(scheduled, cron):
     dbname = db.info.dbname
     names = [r[0] for r in db.execute("SELECT * FROM tally.schedule_jobs()")]
     assert names == [f"tally_rollup@{dbname}", f"tally_housekeeping@{dbname}"]
+    ids = cron.execute("SELECT jobid FROM cron.job WHERE database = %s ORDER BY jobid", [dbname]).fetchall()
     db.execute("SELECT * FROM tally.schedule_jobs(rollup => '*/10 * * * *')")
+    assert cron.execute("SELECT jobid FROM cron.job WHERE database = %s ORDER BY jobid", [dbname]).fetchall() == ids
     assert jobs_of(cron, dbname) == [
         (f"tally_housekeeping@{dbname}", "17 3 * * *", "SELECT tally.housekeeping(); SELECT tally.prune_job_runs()"),
         (f"tally_rollup@{dbname}", "*/10 * * * *", "CALL tally.rollup_job()"),
