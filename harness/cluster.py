@@ -57,11 +57,13 @@ def _accessible_by_postgres(path: Path) -> bool:
 
 
 def default_home() -> Path:
-    """The project-local ``.tally/`` dir, or a /var/tmp fallback when postgres cannot reach it."""
+    """The project-local ``.tally/`` dir, or a /var/tmp fallback when postgres cannot reach it (or its
+    path is too long for a socket)."""
     if env := os.environ.get("TALLY_HOME"):
         return Path(env)
     local = ROOT / ".tally"
-    if _accessible_by_postgres(ROOT):
+    # A Unix socket path is limited to 107 bytes: "<home>/run/.s.PGSQL.NNNNN" must fit.
+    if len(str(local)) <= 80 and _accessible_by_postgres(ROOT):
         return local
     digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]
     return Path("/var/tmp") / f"pgtally-{digest}"
