@@ -30,6 +30,21 @@ $$;
 COMMENT ON FUNCTION tally.cron_conninfo() IS
 'libpq conninfo for the pg_cron database: settings.cron_conninfo, or this server''s socket, port and current user.';
 
+CREATE OR REPLACE FUNCTION tally.dblink_schema()
+RETURNS name
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Where the dblink extension is installed (tally_dblink by the migrations, or wherever it already was).
+    SELECT n.nspname
+    FROM pg_extension AS e INNER JOIN pg_namespace AS n ON e.extnamespace = n.oid
+    WHERE e.extname = 'dblink'
+$$;
+
+COMMENT ON FUNCTION tally.dblink_schema() IS
+'The schema of the dblink extension, or NULL when it is not installed.';
+
 CREATE OR REPLACE FUNCTION tally.cron_location()
 RETURNS text
 LANGUAGE plpgsql
@@ -76,9 +91,7 @@ BEGIN
     IF v_location = 'local' THEN
         EXECUTE command;
     ELSIF v_location = 'remote' THEN
-        SELECT n.nspname INTO v_dblink
-        FROM pg_extension AS e INNER JOIN pg_namespace AS n ON n.oid = e.extnamespace
-        WHERE e.extname = 'dblink';
+        v_dblink := tally.dblink_schema();
         -- dblink_exec refuses statements that return rows; a DO block runs any statement there.
         EXECUTE format('SELECT %I.dblink_exec($1, $2)', v_dblink)
         USING tally.cron_conninfo(), format('DO %L', format('BEGIN EXECUTE %L; END', command));
@@ -136,9 +149,7 @@ BEGIN
     IF v_location = 'local' THEN
         RETURN QUERY EXECUTE v_query;
     ELSIF v_location = 'remote' THEN
-        SELECT n.nspname INTO v_dblink
-        FROM pg_extension AS e INNER JOIN pg_namespace AS n ON n.oid = e.extnamespace
-        WHERE e.extname = 'dblink';
+        v_dblink := tally.dblink_schema();
         RETURN QUERY EXECUTE format(
             'SELECT * FROM %I.dblink($1, $2) AS t (jobid bigint, jobname text, schedule text, command text,'
             ' active boolean, last_start timestamptz, last_end timestamptz, last_status text, last_message text)',

@@ -49,9 +49,7 @@ BEGIN
         v_below := greatest(v_from, (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint);
 
         FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP
-            SELECT format_type(a.atttypid, a.atttypmod) INTO v_key_type
-            FROM pg_attribute AS a
-            WHERE a.attrelid = v_type.host_table AND a.attname = v_type.key_column;
+            v_key_type := tally.key_type(v_type.host_table, v_type.key_column);
             v_updates := v_updates || format($u$,
     %1$I AS (
         UPDATE %2$s AS h SET

@@ -27,9 +27,7 @@ DECLARE
     v_days integer;
 BEGIN
     FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP
-        SELECT format_type(a.atttypid, a.atttypmod) INTO v_key_type
-        FROM pg_attribute AS a
-        WHERE a.attrelid = v_type.host_table AND a.attname = v_type.key_column;
+        v_key_type := tally.key_type(v_type.host_table, v_type.key_column);
 
         IF v_type.visibility_column IS NULL THEN
             v_visible := 'true';

@@ -1,0 +1,14 @@
+CREATE OR REPLACE FUNCTION tally.key_type(host_table regclass, key_column name)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- The SQL type of a host table's key column, as a cast target for generated SQL ('text', 'bigint', ...).
+    SELECT format_type(a.atttypid, a.atttypmod)
+    FROM pg_attribute AS a
+    WHERE a.attrelid = host_table AND a.attname = key_column
+$$;
+
+COMMENT ON FUNCTION tally.key_type(regclass, name) IS
+'The type of a host table''s key column, for the SQL generated from tally.target_types.';
