@@ -18,7 +18,7 @@ from rich.table import Table
 from bench import scenarios
 from bench.scenarios import Result, Scale
 from harness import ROOT
-from harness.demo import create_database
+from harness.db import create_database
 from harness.migrate import migrate
 
 RESULTS_DIR = ROOT / "bench" / "results"

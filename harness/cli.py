@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cluster import Cluster
-from harness.db import resolve_dsn, uses_local_cluster
+from harness.db import create_database, resolve_dsn, uses_local_cluster
 from harness.migrate import MigrationError, migrate
 
 app = typer.Typer(help="pgtally harness: cluster, migrations, demo, benchmarks.", no_args_is_help=True)
@@ -119,7 +119,6 @@ def bench(
 @app.command()
 def docs(dsn: DsnOption = None) -> None:
     """Write docs/sql-api.md from the COMMENT ON text of a freshly migrated scratch database."""
-    from harness.demo import create_database
     from harness.docs import DOCS_PATH, render
 
     if uses_local_cluster(dsn):

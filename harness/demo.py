@@ -11,12 +11,12 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness import ROOT
+from harness.db import create_database
 from harness.migrate import migrate
 from harness.traffic import Call, simulate
 
@@ -36,26 +36,6 @@ class DemoResult:
     trending: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     chart: Path | None = None
     cron_rollup: bool = False
-
-
-def create_database(base_dsn: str, database: str) -> str:
-    """Drops and recreates ``database`` on the server of ``base_dsn`` (after removing its pg_cron jobs)."""
-    dsn = make_conninfo(base_dsn, dbname=database)
-    maintenance = make_conninfo(base_dsn, dbname=conninfo_to_dict(base_dsn).get("dbname") or "postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
-    if exists:
-        try:
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                if conn.execute("SELECT to_regproc('tally.unschedule_jobs') IS NOT NULL").fetchone() == (True,):
-                    conn.execute("SELECT tally.unschedule_jobs()")
-        except psycopg.Error:
-            pass  # pg_cron unavailable: no jobs to remove
-        with psycopg.connect(maintenance, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    return dsn
 
 
 def seed_catalogue(conn: psycopg.Connection[Any], size: int, seed: int) -> list[tuple[str, str, str | None, str]]:
