@@ -27,7 +27,7 @@ SELECT
     obj_description(p.oid, 'pg_proc') AS comment
 FROM pg_proc AS p
 JOIN pg_namespace AS n ON n.oid = p.pronamespace
-WHERE (n.nspname = 'tally' OR (n.nspname = 'public' AND p.proname = 'log_event'))
+WHERE (n.nspname IN ('tally', 'tally_host') OR (n.nspname = 'public' AND p.proname = 'log_event'))
   AND NOT EXISTS (SELECT 1 FROM pg_depend AS d WHERE d.objid = p.oid AND d.deptype = 'e')
 ORDER BY n.nspname DESC, p.proname, pg_get_function_identity_arguments(p.oid)
 """
@@ -59,12 +59,18 @@ def render(conn: psycopg.Connection[Any]) -> str:
         "",
     ]
     sections = {0: "## Application API (tally_app)", 1: "## Operator API (tally_admin)",
-                2: "## Owner and superuser functions"}
-    rows = sorted(conn.execute(ROUTINES).fetchall(),
-                  key=lambda r: (0 if "tally_app" in r[6] else 1 if "tally_admin" in r[6] else 2))
+                2: "## Owner and superuser functions",
+                3: "## Host access (generated into tally_host, owned by tally_host_access; see the trust model)"}
+
+    def section_of(schema: str, granted: str) -> int:
+        if schema == "tally_host":
+            return 3
+        return 0 if "tally_app" in granted else 1 if "tally_admin" in granted else 2
+
+    rows = sorted(conn.execute(ROUTINES).fetchall(), key=lambda r: section_of(r[0], r[6]))
     current = -1
     for schema, name, arguments, result, volatility, definer, granted, comment in rows:
-        section = 0 if "tally_app" in granted else 1 if "tally_admin" in granted else 2
+        section = section_of(schema, granted)
         if section != current:
             lines += [sections[section], ""]
             current = section

@@ -25,16 +25,17 @@ CLUSTER.up()
 
 APP_LOGIN = "tally_test_app"
 ADMIN_LOGIN = "tally_test_admin"
+HOST_OWNER_LOGIN = "tally_test_host_owner"  # owns a host table; plays the attacker in trust tests
 
 
 def _migrate_template(host: str, port: int, user: str, dbname: str, **_: object) -> None:
     migrate(make_conninfo(host=host, port=port, user=user, dbname=dbname))
     with psycopg.connect(make_conninfo(host=host, port=port, user=user, dbname=dbname), autocommit=True) as c:
         # Login roles for privilege tests; cluster-wide, so create once and tolerate reruns.
-        for login, group in ((APP_LOGIN, "tally_app"), (ADMIN_LOGIN, "tally_admin")):
+        for login, group in ((APP_LOGIN, "tally_app"), (ADMIN_LOGIN, "tally_admin"), (HOST_OWNER_LOGIN, None)):
             exists = c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [login]).fetchone()
             if not exists:
-                c.execute(f"CREATE ROLE {login} LOGIN IN ROLE {group}")
+                c.execute(f"CREATE ROLE {login} LOGIN" + (f" IN ROLE {group}" if group else ""))
 
 
 postgresql_noproc = factories.postgresql_noproc(
@@ -125,6 +126,12 @@ def log(conn: psycopg.Connection[Any], target_type: str = "snippet", target_id: 
                        [target_type, target_id, kind, *kwargs.values()]).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def limit(conn: psycopg.Connection[Any], kind: str, ip_limit: int | None = None,
+          user_limit: int | None = None) -> None:
+    """Sets a kind's per-IP and per-user rate limits (None: no limit)."""
+    conn.execute("UPDATE tally.kinds SET ip_limit = %s, user_limit = %s WHERE kind = %s", [ip_limit, user_limit, kind])
 
 
 def run_together(n: int, action: Callable[[int], Any]) -> list[Any]:

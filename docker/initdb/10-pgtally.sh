@@ -2,7 +2,7 @@
 # Runs once, on the first start of an empty data directory (official image's init hook): installs
 # pg_cron, applies pgtally's migrations and definitions in order with the harness's own runner
 # (which records their checksums, so a later `tally migrate --dsn ...` continues where this left off),
-# then schedules the rollup and housekeeping jobs.
+# then schedules the jobs (as the superuser, so pg_cron runs them as the least-privileged tally_job).
 set -euo pipefail
 
 dsn="host=/var/run/postgresql user=${POSTGRES_USER:-postgres} dbname=${POSTGRES_DB:-tally}"

@@ -1,5 +1,5 @@
 CREATE OR REPLACE FUNCTION tally.create_partitions(
-    since date DEFAULT (date_trunc('month', tally.now()) - interval '1 month')::date,
+    since date DEFAULT null,
     ahead integer DEFAULT null
 )
 RETURNS integer
@@ -7,10 +7,13 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Months and bounds are UTC whatever the caller's TimeZone: bounds made in another zone would
+-- overlap the UTC ones (and a date literal becomes a timestamptz in the session's zone).
+SET timezone = 'UTC'
 AS $$
 /*
- * Creates the monthly partitions of tally.events from the month of `since` up to `ahead` months past
- * the current month (default settings.partitions_ahead). Rows that already sit in the default
+ * Creates the monthly (UTC) partitions of tally.events from the month of `since` (default: last
+ * month) up to `ahead` months past the current month (default settings.partitions_ahead). Rows that already sit in the default
  * partition for a new month are moved into it, so nothing is lost when a partition arrives late.
  * Returns how many partitions were created. SECURITY DEFINER so that partitions always belong to
  * tally_owner (housekeeping, which runs as tally_owner, must be able to drop them).
@@ -23,7 +26,7 @@ DECLARE
     v_created integer := 0;
 BEGIN
     SELECT coalesce(ahead, s.partitions_ahead) INTO v_ahead FROM tally.settings AS s;
-    v_month := date_trunc('month', since)::date;
+    v_month := date_trunc('month', coalesce(since, (tally.now() - interval '1 month')::date))::date;
     v_last := (date_trunc('month', tally.now()) + make_interval(months => v_ahead))::date;
     WHILE v_month <= v_last LOOP
         v_name := 'events_p' || to_char(v_month, 'YYYY_MM');
@@ -50,5 +53,5 @@ END
 $$;
 
 COMMENT ON FUNCTION tally.create_partitions(date, integer) IS
-'Creates monthly partitions of tally.events from the month of since to ahead months past this one (default '
-'settings.partitions_ahead), moving any rows of those months out of the default partition.';
+'Creates monthly (UTC) partitions of tally.events from the month of since (default last month) to ahead months past '
+'this one (default settings.partitions_ahead), moving any rows of those months out of the default partition.';

@@ -10,11 +10,25 @@ AS $$
  * debounced kind must not have counted for this visitor within its window. Otherwise the row is
  * dropped, the reason added to tally.discards, and left in the transaction-local setting
  * tally.admission for log_event to return.
+ *
+ * The row's target_id becomes the host key's canonical text ('043' -> '43' for a numeric key,
+ * lower-case for a uuid) before the debounce claim, so that every count and guard keys on one
+ * spelling. The host row is read by tally_host.probe(), as tally_host_access.
  */
 DECLARE
     v_reason tally.outcome;
+    v_target record;
 BEGIN
-    v_reason := tally.target_rejection(NEW.target_type, NEW.target_id, NEW.user_id);
+    -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
+    -- tuplestore a set-returning call in FROM costs.
+    v_target := tally_host.probe(NEW.target_type, NEW.target_id, NEW.user_id);
+    IF v_target.canonical_id IS NULL THEN
+        v_reason := 'discarded_missing_target';
+    ELSIF NOT v_target.visible THEN
+        v_reason := 'discarded_not_visible';
+    ELSE
+        NEW.target_id := v_target.canonical_id;
+    END IF;
     IF v_reason IS NULL AND NEW.visitor IS NOT NULL
         AND tally.debounced(NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at) THEN
         v_reason := 'debounced';

@@ -30,6 +30,19 @@ AS $$
  * Everything else is an outcome, never an exception, so the caller's transaction carries on:
  *   duplicate -> discarded_bot -> rate_limited -> (trigger) discarded_missing_target /
  *   discarded_not_visible / debounced -> logged.
+ * The checks that need no write come first, so a refused call leaves no side state behind (no
+ * user agent, no event_id); the writes follow in the order rate limit, event_id claim, user agent,
+ * event.
+ *
+ * Addresses: the stored ip is the normalised host address (tally.parse_ip); rate limits and the
+ * device identity key on its bucket (IPv6 by settings.ipv6_prefix, and one shared bucket for values
+ * that are not addresses, so that garbage fails closed), computed in the first query.
+ *
+ * Lock cycles: the writes wait on row locks that other open transactions may hold (a rate-limit
+ * window, a debounce claim, an event_id). Two transactions that each call log_event more than once
+ * can wait on each other; PostgreSQL's deadlock detector then fails one of the waits, and this
+ * function catches that (subtransaction) and returns the fail-closed outcome of the step that
+ * waited - rate_limited, duplicate or debounced - with nothing stored, instead of raising 40P01.
  */
 #variable_conflict use_column
 DECLARE
@@ -41,13 +54,16 @@ DECLARE
     v_identifier_max integer;
     v_now timestamptz;
     v_ip inet;
+    v_ip_key text;
     v_user_agent text;
     v_agent_id integer;
     v_agent_used date;
     v_referrer text;
     v_metadata jsonb;
     v_bot boolean;
+    v_seen boolean;
     v_visitor uuid;
+    v_step text;
     v_outcome tally.outcome;
 BEGIN
     -- Everything that needs no write is computed in this one query: each statement a PL/pgSQL function
@@ -61,6 +77,7 @@ BEGIN
         s.identifier_max,
         c.now,
         c.ip,
+        c.ip_key,
         c.user_agent,
         tally.clean_text(log_event.referrer, s.referrer_max),
         CASE
@@ -76,14 +93,17 @@ BEGIN
         END,
         a.id,
         a.last_used,
-        coalesce(a.is_bot, false),
-        CASE  -- the debounce identity: user, else session, else device (ip + user agent)
+        -- A known user agent's cached verdict; a new one is classified here and stored only if the
+        -- call is stored (COALESCE does not run the patterns when the verdict is known).
+        coalesce(a.is_bot, EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern)),
+        EXISTS (SELECT 1 FROM tally.event_ids AS i WHERE i.event_id = log_event.event_id),
+        CASE  -- the debounce identity: user, else session, else device (address bucket + user agent)
             WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
             WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
-            WHEN c.ip IS NOT NULL THEN md5(row('device', c.ip, c.user_agent)::text)::uuid
+            WHEN c.ip_key IS NOT NULL THEN md5(row('device', c.ip_key, c.user_agent)::text)::uuid
         END
-    INTO v_kind, v_ip_limit, v_user_limit, v_window, v_known_type, v_identifier_max, v_now, v_ip, v_user_agent,
-        v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_visitor
+    INTO v_kind, v_ip_limit, v_user_limit, v_window, v_known_type, v_identifier_max, v_now, v_ip, v_ip_key,
+        v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_seen, v_visitor
     FROM tally.settings AS s
     CROSS JOIN LATERAL (
         SELECT
@@ -92,8 +112,21 @@ BEGIN
                     THEN coalesce(nullif(current_setting('tally.clock', true), '')::timestamptz, now())
                 ELSE now()
             END AS now,
-            tally.parse_ip(log_event.ip) AS ip,
+            a.ip,
+            -- The address bucket abuse limits and the device identity key on: an IPv4 address, an IPv6
+            -- prefix (one host usually holds a whole /64), or, for a value given that is not an
+            -- address (say a forwarded list '203.0.113.5, 10.0.0.1'), one shared bucket
+            -- 'unparsable', so that garbage cannot open a limit. NULL only when no value was given.
+            -- Inline rather than a SQL helper: a helper whose argument is this PL/pgSQL call, used
+            -- three times, is not inlined, and is then planned again on every call (~40 us).
+            CASE
+                WHEN log_event.ip IS NULL THEN NULL
+                WHEN a.ip IS NULL THEN 'unparsable'
+                WHEN family(a.ip) = 6 THEN network(set_masklen(a.ip, s.ipv6_prefix))::text
+                ELSE host(a.ip)
+            END AS ip_key,
             tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
+        FROM (SELECT tally.parse_ip(log_event.ip) AS ip OFFSET 0) AS a
     ) AS c
     LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind
     LEFT JOIN tally.user_agents AS a ON a.hash = md5(c.user_agent)::uuid;
@@ -123,43 +156,62 @@ BEGIN
             MESSAGE = format('target_id, user_id and session_id are limited to %s characters', v_identifier_max);
     END IF;
 
-    -- A user agent not seen today: record it (new ones get their bot verdict here, once).
-    IF v_user_agent IS NOT NULL AND (v_agent_id IS NULL OR v_agent_used < (v_now AT TIME ZONE 'UTC')::date) THEN
-        SELECT r.id, r.is_bot INTO v_agent_id, v_bot
-        FROM tally.remember_user_agent(v_user_agent, (v_now AT TIME ZONE 'UTC')::date) AS r;
-    END IF;
-
-    IF log_event.event_id IS NOT NULL THEN
-        INSERT INTO tally.event_ids AS i (event_id, seen_at) VALUES (log_event.event_id, v_now)
-        ON CONFLICT (event_id) DO NOTHING;
-        IF NOT FOUND THEN
-            v_outcome := 'duplicate';
-        END IF;
-    END IF;
-    IF v_outcome IS NULL AND v_bot THEN
+    IF v_seen THEN
+        v_outcome := 'duplicate';
+    ELSIF v_bot THEN
         v_outcome := 'discarded_bot';
     END IF;
-    IF v_outcome IS NULL
-        AND ((v_ip IS NOT NULL AND v_ip_limit IS NOT NULL) OR (log_event.user_id IS NOT NULL AND v_user_limit IS NOT NULL))
-        AND tally.rate_limited(v_kind, v_window, v_ip, v_ip_limit, log_event.user_id, v_user_limit) THEN
-        v_outcome := 'rate_limited';
-    END IF;
-    IF v_outcome IS NOT NULL THEN
-        PERFORM tally.count_discard(v_now, log_event.target_type, v_kind, v_outcome);
-        RETURN v_outcome;
+
+    IF v_outcome IS NULL THEN
+        BEGIN
+            v_step := 'rate_limit';
+            IF ((v_ip_key IS NOT NULL AND v_ip_limit IS NOT NULL)
+                OR (log_event.user_id IS NOT NULL AND v_user_limit IS NOT NULL))
+                AND tally.rate_limited(v_kind, v_window, v_ip_key, v_ip_limit, log_event.user_id, v_user_limit) THEN
+                v_outcome := 'rate_limited';
+            END IF;
+
+            IF v_outcome IS NULL AND log_event.event_id IS NOT NULL THEN
+                -- Claimed only now: a concurrent retry that got here first makes this one a duplicate.
+                v_step := 'event_id';
+                INSERT INTO tally.event_ids AS i (event_id, seen_at) VALUES (log_event.event_id, v_now)
+                ON CONFLICT (event_id) DO NOTHING;
+                IF NOT FOUND THEN
+                    v_outcome := 'duplicate';
+                END IF;
+            END IF;
+
+            IF v_outcome IS NULL THEN
+                v_step := 'store';
+                -- A user agent not seen today: record it (a new one gets its bot verdict stored, once).
+                IF v_user_agent IS NOT NULL
+                    AND (v_agent_id IS NULL OR v_agent_used < (v_now AT TIME ZONE 'UTC')::date) THEN
+                    SELECT r.id INTO v_agent_id
+                    FROM tally.remember_user_agent(v_user_agent, (v_now AT TIME ZONE 'UTC')::date) AS r;
+                END IF;
+                INSERT INTO tally.events (
+                    created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata
+                ) VALUES (
+                    v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor, v_ip,
+                    v_agent_id, v_referrer, v_metadata
+                );
+                IF FOUND THEN
+                    RETURN 'logged';
+                END IF;
+                -- The admit_event trigger dropped the row, counted it and said why.
+                RETURN current_setting('tally.admission')::tally.outcome;
+            END IF;
+        EXCEPTION WHEN deadlock_detected THEN
+            v_outcome := CASE v_step
+                WHEN 'rate_limit' THEN 'rate_limited'
+                WHEN 'event_id' THEN 'duplicate'
+                ELSE 'debounced'
+            END;
+        END;
     END IF;
 
-    INSERT INTO tally.events (
-        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata
-    ) VALUES (
-        v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor, v_ip,
-        v_agent_id, v_referrer, v_metadata
-    );
-    IF FOUND THEN
-        RETURN 'logged';
-    END IF;
-    -- The admit_event trigger dropped the row and said why.
-    RETURN current_setting('tally.admission')::tally.outcome;
+    PERFORM tally.count_discard(v_now, log_event.target_type, v_kind, v_outcome);
+    RETURN v_outcome;
 END
 $$;
 

@@ -1,9 +1,10 @@
 -- Earlier signatures, replaced by the one below (a definition file must upgrade what it replaced).
 DROP FUNCTION IF EXISTS tally.over_rate_limit(text, text, integer, interval, timestamptz);
 DROP FUNCTION IF EXISTS tally.rate_limited(text, timestamptz, inet, text);
+DROP FUNCTION IF EXISTS tally.rate_limited(text, timestamptz, inet, integer, text, integer);
 
 CREATE OR REPLACE FUNCTION tally.rate_limited(
-    p_kind text, p_window timestamptz, p_ip inet, p_ip_limit integer, p_user_id text, p_user_limit integer
+    p_kind text, p_window timestamptz, p_ip_key text, p_ip_limit integer, p_user_id text, p_user_limit integer
 )
 RETURNS boolean
 LANGUAGE plpgsql
@@ -11,10 +12,10 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 /*
- * Counts one call of this IP and of this user for p_kind in the fixed window starting at p_window, and
+ * Counts one call of this address (its tally.ip_bucket()) and of this user for p_kind in the fixed window starting at p_window, and
  * says whether either goes past its limit (NULL: no limit). Both keys are counted in one statement,
  * locking their rows in the same order for every caller; rejected calls are added to
- * tally.rate_limit_rejections per key ('ip:ADDRESS' or 'user:ID'), which the admin view reads. Fixed
+ * tally.rate_limit_rejections per key ('ip:ADDRESS', 'ip:PREFIX/64', 'ip:unparsable' or 'user:ID'), which the admin view reads. Fixed
  * windows allow up to twice a limit across a window boundary: the price of one upsert per key per
  * call instead of a log of timestamps.
  */
@@ -27,7 +28,7 @@ BEGIN
             c.max_hits,
             md5(row(c.key, p_kind)::text)::uuid AS hash
         FROM (
-            VALUES (1, 'ip:' || host(p_ip), p_ip_limit), (2, 'user:' || p_user_id, p_user_limit)
+            VALUES (1, 'ip:' || p_ip_key, p_ip_limit), (2, 'user:' || p_user_id, p_user_limit)
         ) AS c (ord, key, max_hits)
         WHERE c.key IS NOT NULL AND c.max_hits IS NOT NULL
         ORDER BY c.ord
@@ -51,6 +52,6 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION tally.rate_limited(text, timestamptz, inet, integer, text, integer) IS
+COMMENT ON FUNCTION tally.rate_limited(text, timestamptz, text, integer, text, integer) IS
 'Counts a call against the per-IP and per-user limits of its kind in one window; '
 'true (and logged in rate_limit_rejections) when over either.';

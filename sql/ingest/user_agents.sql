@@ -6,22 +6,36 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 /*
  * The id and bot verdict of a cleaned user agent, adding it when new and marking it used on p_day.
- * log_event calls this only for a user agent it has not seen today, so the regexes of
- * tally.bot_patterns run once per new user agent, not once per event. DO UPDATE (not DO NOTHING)
- * so that a concurrent first sighting still returns the row.
+ * log_event calls this only for a call it is about to store, with a user agent it has not seen
+ * today, so the regexes of tally.bot_patterns run once per new user agent and hostile calls that are
+ * refused earlier (duplicates, bots, rate limits) add no rows. Marking a row used skips a row that
+ * another transaction is marking (it is being set to the same day): no wait, no lock cycle.
  */
 #variable_conflict use_column
+DECLARE
+    v_hash uuid := md5(p_user_agent)::uuid;
 BEGIN
     RETURN QUERY
     INSERT INTO tally.user_agents AS u (hash, user_agent, is_bot, last_used)
     VALUES (
-        md5(p_user_agent)::uuid,
+        v_hash,
         p_user_agent,
         EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE p_user_agent ~* b.pattern),
         p_day
     )
-    ON CONFLICT (hash) DO UPDATE SET last_used = greatest(u.last_used, excluded.last_used)
+    ON CONFLICT (hash) DO NOTHING
     RETURNING u.id, u.is_bot;
+    IF FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE tally.user_agents AS u SET last_used = p_day
+    FROM (
+        SELECT x.id FROM tally.user_agents AS x
+        WHERE x.hash = v_hash AND x.last_used < p_day
+        FOR UPDATE SKIP LOCKED
+    ) AS stale
+    WHERE u.id = stale.id;
+    RETURN QUERY SELECT u.id, u.is_bot FROM tally.user_agents AS u WHERE u.hash = v_hash;
 END
 $$;
 

@@ -142,9 +142,9 @@ DECLARE
             ORDER BY d.runid DESC
             LIMIT 1
         ) AS r ON true
-        WHERE j.database = %L AND j.jobname LIKE 'tally\_%%'
+        WHERE j.jobname = ANY (%L::text [])
         ORDER BY j.jobname
-    $q$, current_database());
+    $q$, tally.job_names());
 BEGIN
     IF v_location = 'local' THEN
         RETURN QUERY EXECUTE v_query;

@@ -4,13 +4,17 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Days, months and partition bounds are UTC whatever the caller's TimeZone.
+SET timezone = 'UTC'
 AS $$
 /*
  * Daily upkeep, so that no side table grows without bound:
  *   - debounce entries older than the longest debounce window, rate-limit windows that have passed,
  *     event_ids past settings.event_id_ttl: none of them can decide an outcome any more;
  *   - rate-limit rejections and rollup runs older than settings.run_retention;
- *   - user agents unused for longer than settings.event_retention;
+ *   - user agents unused for longer than settings.user_agent_ttl (a bound that holds whatever
+ *     event_retention is; events older than that show no user agent);
+ *   - the per-backend discard counters of past days, folded into one row per day and reason;
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
  *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts).
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
@@ -46,12 +50,21 @@ BEGIN
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rate_limit_rejections', v_rows);
 
-    IF v_settings.event_retention IS NOT NULL THEN
-        -- An unused user agent: no event newer than the retention period can refer to it.
-        DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_now - v_settings.event_retention)::date;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        v_result := v_result || jsonb_build_object('user_agents', v_rows);
-    END IF;
+    DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_now - v_settings.user_agent_ttl)::date;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('user_agents', v_rows);
+
+    WITH folded AS (
+        DELETE FROM tally.discards AS d
+        WHERE d.day < v_now::date AND d.shard <> 0
+        RETURNING d.day, d.target_type, d.kind, d.reason, d.count
+    )
+    INSERT INTO tally.discards AS d (day, target_type, kind, reason, shard, count)
+    SELECT f.day, f.target_type, f.kind, f.reason, 0, sum(f.count) FROM folded AS f
+    GROUP BY f.day, f.target_type, f.kind, f.reason
+    ON CONFLICT (day, target_type, kind, reason, shard) DO UPDATE SET count = d.count + excluded.count;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('discard_days_folded', v_rows);
 
     DELETE FROM tally.rollup_runs AS r WHERE r.started_at < now() - v_settings.run_retention;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -91,8 +104,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 /*
  * pg_cron never prunes cron.job_run_details; this deletes the rows of this database's tally jobs
- * older than settings.run_retention. It runs as the caller (the role that scheduled the jobs, whom
- * pg_cron's row security lets delete them); without pg_cron it does nothing.
+ * older than settings.run_retention, on demand (the job tally_prune_runs@<db> does it daily). It runs
+ * as the caller, whom pg_cron's row security lets delete the runs of its own jobs (a superuser: all);
+ * without pg_cron it does nothing.
  */
 DECLARE
     v_retention interval;
@@ -103,8 +117,8 @@ BEGIN
     SELECT s.run_retention INTO v_retention FROM tally.settings AS s;
     PERFORM tally.cron_exec(format(
         'DELETE FROM cron.job_run_details AS d USING cron.job AS j'
-        ' WHERE d.jobid = j.jobid AND j.database = %L AND j.jobname LIKE %L AND d.end_time < now() - %L::interval',
-        current_database(), 'tally\_%', v_retention
+        ' WHERE d.jobid = j.jobid AND j.jobname = ANY (%L::text []) AND d.end_time < now() - %L::interval',
+        tally.job_names(), v_retention
     ));
 END
 $$;

@@ -18,41 +18,32 @@ DECLARE
     v_lock constant bigint := 7301887002;
     v_type tally.target_types;
     v_fixed bigint := 0;
-    v_rows bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(v_lock);
+    -- Host rows are set by tally_host.set_counters(), as tally_host_access (see build_host_access).
     FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP
-        EXECUTE format($q$
-            UPDATE %1$s AS h SET
-                views = s.views, copies = s.copies, downloads = s.downloads, uses = s.uses,
-                counters_refreshed_at = now()
+        v_fixed := v_fixed + (
+            SELECT tally_host.set_counters(
+                v_type.target_type,
+                coalesce(array_agg(d.target_id), '{}'),
+                coalesce(array_agg(d.views), '{}'),
+                coalesce(array_agg(d.copies), '{}'),
+                coalesce(array_agg(d.downloads), '{}'),
+                coalesce(array_agg(d.uses), '{}')
+            )
             FROM (
                 SELECT
-                    x.%2$I AS key,
-                    coalesce(d.views, 0) AS views,
-                    coalesce(d.copies, 0) AS copies,
-                    coalesce(d.downloads, 0) AS downloads,
-                    coalesce(d.uses, 0) AS uses
-                FROM %1$s AS x
-                LEFT JOIN (
-                    SELECT
-                        dc.target_id,
-                        sum(dc.count) FILTER (WHERE k.counter_column = 'views') AS views,
-                        sum(dc.count) FILTER (WHERE k.counter_column = 'copies') AS copies,
-                        sum(dc.count) FILTER (WHERE k.counter_column = 'downloads') AS downloads,
-                        sum(dc.count) FILTER (WHERE k.counter_column = 'uses') AS uses
-                    FROM tally.daily_counts AS dc
-                    INNER JOIN tally.kinds AS k ON k.kind = dc.kind
-                    WHERE dc.target_type = %3$L
-                    GROUP BY dc.target_id
-                ) AS d ON d.target_id = x.%2$I::text
-            ) AS s
-            WHERE h.%2$I = s.key
-                AND (h.views, h.copies, h.downloads, h.uses) IS DISTINCT FROM
-                    (s.views, s.copies, s.downloads, s.uses)
-        $q$, v_type.host_table, v_type.key_column, v_type.target_type);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        v_fixed := v_fixed + v_rows;
+                    dc.target_id,
+                    coalesce(sum(dc.count) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
+                    coalesce(sum(dc.count) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
+                    coalesce(sum(dc.count) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
+                    coalesce(sum(dc.count) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
+                FROM tally.daily_counts AS dc
+                INNER JOIN tally.kinds AS k ON k.kind = dc.kind
+                WHERE dc.target_type = v_type.target_type
+                GROUP BY dc.target_id
+            ) AS d
+        );
     END LOOP;
     RETURN v_fixed;
 END

@@ -23,6 +23,8 @@ AS $rollup$
  * everything. Concurrent rollups: the second finds the advisory lock taken and returns 'skipped'.
  * Errors (statement_timeout included) roll the batch back and are recorded as a 'failed' run.
  * SECURITY DEFINER so that tally_admin and pg_cron jobs need no rights on events or host tables.
+ * Host counters are added by tally_host.add_counters(), one call per target type, which runs as
+ * tally_host_access: a trigger on a host table never runs as tally_owner.
  */
 DECLARE
     v_lock constant bigint := 7301887002;
@@ -30,10 +32,6 @@ DECLARE
     v_started timestamptz := clock_timestamp();
     v_from bigint;
     v_below bigint;
-    v_type tally.target_types;
-    v_key_type text;
-    v_updates text := '';
-    v_tag_sources text[] := '{}';
     v_events bigint;
     v_tags text [];
 BEGIN
@@ -48,60 +46,55 @@ BEGIN
         SELECT s.rolled_up_below INTO v_from FROM tally.rollup_state AS s FOR UPDATE;
         v_below := greatest(v_from, (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint);
 
-        FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP
-            v_key_type := tally.key_type(v_type.host_table, v_type.key_column);
-            v_updates := v_updates || format($u$,
-    %1$I AS (
-        UPDATE %2$s AS h SET
-            views = h.views + p.views,
-            copies = h.copies + p.copies,
-            downloads = h.downloads + p.downloads,
-            uses = h.uses + p.uses,
-            counters_refreshed_at = now()
-        FROM per_target AS p
-        WHERE p.target_type = %3$L AND h.%4$I = p.target_id::%5$s
-        RETURNING %3$L || ':' || h.%6$I AS tag
-    )$u$, 'updated_' || v_type.target_type, v_type.host_table, v_type.target_type, v_type.key_column,
-                v_key_type, v_type.slug_column);
-            v_tag_sources := v_tag_sources || format('SELECT u.tag FROM %I AS u', 'updated_' || v_type.target_type);
-        END LOOP;
-
-        EXECUTE format($q$
-    WITH batch AS MATERIALIZED (
+        WITH batch AS MATERIALIZED (
+            SELECT
+                (e.created_at AT TIME ZONE 'UTC')::date AS day,
+                e.target_type,
+                e.target_id,
+                e.kind,
+                count(*) AS n
+            FROM tally.events AS e
+            WHERE e.txid >= v_from AND e.txid < v_below
+            GROUP BY 1, 2, 3, 4
+        ),
+        daily AS (
+            INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count)
+            SELECT b.day, b.target_type, b.target_id, b.kind, b.n FROM batch AS b
+            ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET count = d.count + excluded.count
+        ),
+        per_type AS (
+            SELECT
+                p.target_type,
+                array_agg(p.target_id ORDER BY p.target_id) AS ids,
+                array_agg(p.views ORDER BY p.target_id) AS views,
+                array_agg(p.copies ORDER BY p.target_id) AS copies,
+                array_agg(p.downloads ORDER BY p.target_id) AS downloads,
+                array_agg(p.uses ORDER BY p.target_id) AS uses
+            FROM (
+                SELECT
+                    b.target_type,
+                    b.target_id,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
+                FROM batch AS b
+                INNER JOIN tally.kinds AS k ON k.kind = b.kind
+                WHERE k.counter_column IS NOT NULL
+                GROUP BY b.target_type, b.target_id
+            ) AS p
+            GROUP BY p.target_type
+        ),
+        updated AS (
+            SELECT u.tag
+            FROM per_type AS t
+            CROSS JOIN LATERAL tally_host.add_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
+                AS u (tag)
+        )
         SELECT
-            (e.created_at AT TIME ZONE 'UTC')::date AS day,
-            e.target_type,
-            e.target_id,
-            e.kind,
-            count(*) AS n
-        FROM tally.events AS e
-        WHERE e.txid >= $1 AND e.txid < $2
-        GROUP BY 1, 2, 3, 4
-    ),
-    daily AS (
-        INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count)
-        SELECT b.day, b.target_type, b.target_id, b.kind, b.n FROM batch AS b
-        ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET count = d.count + excluded.count
-    ),
-    per_target AS MATERIALIZED (
-        SELECT
-            b.target_type,
-            b.target_id,
-            coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'views'), 0) AS views,
-            coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'copies'), 0) AS copies,
-            coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'downloads'), 0) AS downloads,
-            coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'uses'), 0) AS uses
-        FROM batch AS b
-        INNER JOIN tally.kinds AS k ON k.kind = b.kind
-        WHERE k.counter_column IS NOT NULL
-        GROUP BY b.target_type, b.target_id
-    )%s
-    SELECT
-        (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
-        ARRAY(%s)
-$q$, v_updates, coalesce(nullif(array_to_string(v_tag_sources, ' UNION ALL '), ''), 'SELECT NULL::text WHERE false'))
-        INTO v_events, v_tags
-        USING v_from, v_below;
+            (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
+            ARRAY(SELECT u.tag FROM updated AS u)
+        INTO v_events, v_tags;
 
         UPDATE tally.rollup_state AS s SET rolled_up_below = v_below, last_run_at = now();
         PERFORM tally.summarize_new_events();

@@ -25,15 +25,30 @@ IMMUTABLE
 PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
+/*
+ * The host address in value, or NULL when it is not an IP address. Normalised so that one address
+ * has one form: a netmask suffix is dropped ('1.2.3.4/31' is 1.2.3.4, not a new address per mask)
+ * and an IPv4-mapped IPv6 address ('::ffff:198.51.100.7') is the IPv4 address.
+ */
+DECLARE
+    v_ip inet;
 BEGIN
     -- An address is 45 characters at most (IPv4-mapped IPv6 with a netmask); longer is not one.
     IF value IS NULL OR length(value) > 64 THEN
         RETURN NULL;
     END IF;
-    RETURN value::inet;
+    v_ip := host(value::inet)::inet;
+    IF family(v_ip) = 6 AND v_ip <<= inet '::ffff:0.0.0.0/96' THEN
+        v_ip := inet '0.0.0.0' + (v_ip - inet '::ffff:0.0.0.0');
+    END IF;
+    RETURN v_ip;
 EXCEPTION WHEN invalid_text_representation THEN
     RETURN NULL;
 END
 $$;
 
-COMMENT ON FUNCTION tally.parse_ip(text) IS 'The text as inet, or NULL when it is not an IP address.';
+COMMENT ON FUNCTION tally.parse_ip(text) IS
+'The text as a host address (netmask dropped, IPv4-mapped IPv6 as IPv4), or NULL when it is not an IP address.';
+
+-- Replaced by the address bucket computed inline in log_event (see there for why).
+DROP FUNCTION IF EXISTS tally.ip_bucket(text, inet, integer);

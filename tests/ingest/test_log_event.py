@@ -149,13 +149,3 @@ def test_new_bot_pattern_applies_to_user_agents_seen_before(db, targets):
     assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "discarded_bot"
     db.execute("DELETE FROM tally.bot_patterns WHERE pattern = 'acmefetcher'")
     assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "logged"
-
-
-def test_unused_user_agents_are_pruned_after_the_retention_period(db, targets, clock):
-    sid = targets()
-    clock(db, "2026-01-10 10:00+00")
-    log(db, "snippet", sid, "copy", user_agent="Old/1.0")
-    clock(db, "2026-11-25 10:00+00")
-    log(db, "snippet", sid, "copy", user_agent="New/1.0")
-    assert scalar(db, "SELECT (tally.housekeeping() ->> 'user_agents')::int") == 1
-    assert [r[0] for r in db.execute("SELECT user_agent FROM tally.user_agents")] == ["New/1.0"]

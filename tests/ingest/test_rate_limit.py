@@ -1,11 +1,7 @@
 """Rate limits per IP and per user, per kind and window: a status, never an exception."""
 
-from tests.conftest import log, scalar
+from tests.conftest import limit, log, scalar
 
-
-def limit(db, kind, ip_limit=None, user_limit=None):
-    db.execute("UPDATE tally.kinds SET ip_limit = %s, user_limit = %s WHERE kind = %s",
-               [ip_limit, user_limit, kind])
 
 
 def test_calls_over_the_ip_limit_are_rate_limited_and_not_recorded(db, targets):

@@ -1,9 +1,11 @@
-"""The target registry: a host application attaches its own table, with its own key type."""
+"""The target registry: a host application attaches its own table, with its own key type, and
+register_target_type() refuses a table it could not count into correctly or safely, saying how to fix it."""
 
+import psycopg
 import pytest
 from psycopg import errors
 
-from tests.conftest import log, scalar
+from tests.conftest import APP_LOGIN, log, scalar
 
 RECIPES = """
 CREATE SCHEMA app;
@@ -15,17 +17,31 @@ CREATE TABLE app.recipes (
 INSERT INTO app.recipes (id, handle, author, state)
 VALUES (1, 'pancakes', 'ann', 'live'), (2, 'draft', 'ann', 'hidden');
 """
+GRANTS = ("GRANT USAGE ON SCHEMA app TO tally_host_access; "
+          "GRANT SELECT (id, handle, author, state, views, copies, downloads, uses), "
+          "UPDATE (views, copies, downloads, uses, counters_refreshed_at) ON app.recipes TO tally_host_access;")
 
 
-def register(db):
-    db.execute("""SELECT tally.register_target_type(target_type => 'recipe', host_table => 'app.recipes',
+def register(db, table="app.recipes"):
+    db.execute(f"""SELECT tally.register_target_type(target_type => 'recipe', host_table => '{table}',
         key_column => 'id', slug_column => 'handle', owner_column => 'author', visibility_column => 'state',
-        visible_values => '{live}', listed_values => '{live}', owner_only_values => '{hidden}')""")
+        visible_values => '{{live}}', listed_values => '{{live}}', owner_only_values => '{{hidden}}')""")
+
+
+def refusal(db, setup, table="app.recipes"):
+    """Runs setup after the recipe table and its grants, then registers; returns the error raised."""
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    db.execute(setup)
+    with pytest.raises(psycopg.Error) as raised:
+        register(db, table)
+    assert "\n" not in raised.value.diag.message_primary  # one line, no generated SQL
+    return raised.value
 
 
 def test_registered_table_is_validated_counted_and_trending(db):
     db.execute(RECIPES)
-    db.execute("GRANT USAGE ON SCHEMA app TO tally_owner; GRANT SELECT, UPDATE ON app.recipes TO tally_owner")
+    db.execute(GRANTS)
     register(db)
     assert log(db, "recipe", "1", "view", session_id="s") == "logged"
     assert log(db, "recipe", "2", "view", session_id="s") == "discarded_not_visible"
@@ -38,13 +54,84 @@ def test_registered_table_is_validated_counted_and_trending(db):
     assert scalar(db, "SELECT views FROM tally.counters_live WHERE target_type = 'recipe' AND target_id = '1'") == 1
 
 
-def test_registering_a_table_without_counter_columns_is_refused(db):
-    db.execute("CREATE TABLE public.bare_things (id text PRIMARY KEY, slug text)")
-    with pytest.raises(errors.UndefinedColumn):
-        db.execute("SELECT tally.register_target_type('thing', 'public.bare_things')")
-
-
-def test_registering_a_table_tally_owner_cannot_update_is_refused(db):
+def test_registering_keeps_every_grant_of_the_rebuilt_views(db, connect):
     db.execute(RECIPES)
-    with pytest.raises(errors.InsufficientPrivilege):
+    db.execute(GRANTS)
+    register(db)
+    app = connect(APP_LOGIN)
+    assert app.execute("SELECT target_id, views FROM tally.counters_live WHERE target_type = 'recipe' "
+                       "ORDER BY target_id").fetchall() == [("1", 0), ("2", 0)]
+    assert app.execute("SELECT count(*) FROM tally.trending('recipe', '7d', 10)").fetchone() == (0,)
+
+
+def test_registering_a_table_without_counter_columns_is_refused_with_the_statement_that_fixes_it(db):
+    db.execute("CREATE TABLE public.bare_things (id text PRIMARY KEY, slug text)")
+    with pytest.raises(errors.UndefinedColumn) as raised:
+        db.execute("SELECT tally.register_target_type('thing', 'public.bare_things')")
+    hint = raised.value.diag.message_hint
+    assert hint == ("ALTER TABLE public.bare_things ADD COLUMN views bigint NOT NULL DEFAULT 0, "
+                    "ADD COLUMN copies bigint NOT NULL DEFAULT 0, ADD COLUMN downloads bigint NOT NULL DEFAULT 0, "
+                    "ADD COLUMN uses bigint NOT NULL DEFAULT 0, "
+                    "ADD COLUMN counters_refreshed_at timestamp with time zone")
+    db.execute(hint)
+    db.execute("GRANT SELECT, UPDATE ON public.bare_things TO tally_host_access")
+    db.execute("SELECT tally.register_target_type('thing', 'public.bare_things')")
+
+
+@pytest.mark.parametrize(("setup", "fix"), [
+    ("ALTER TABLE app.recipes ALTER COLUMN views DROP NOT NULL", "ALTER COLUMN views SET NOT NULL"),
+    ("ALTER TABLE app.recipes ALTER COLUMN copies DROP DEFAULT", "ALTER COLUMN copies SET DEFAULT 0"),
+    ("ALTER TABLE app.recipes ALTER COLUMN uses TYPE integer", "ALTER COLUMN uses TYPE bigint"),
+])
+def test_counters_that_are_not_bigint_not_null_default_0_are_refused(db, setup, fix):
+    error = refusal(db, setup)
+    assert isinstance(error, errors.DatatypeMismatch)
+    assert fix in error.diag.message_hint
+    db.execute(error.diag.message_hint)  # the hint is exactly what fixes it
+    register(db)
+
+
+def test_nullable_counter_would_otherwise_stay_null(db):
+    # The failure mode the check prevents: NULL + n is NULL, and the rollup would report ok.
+    error = refusal(db, "ALTER TABLE app.recipes ALTER COLUMN views DROP NOT NULL; "
+                        "UPDATE app.recipes SET views = NULL")
+    db.execute(error.diag.message_hint)
+    register(db)
+    log(db, "recipe", "1", "view", session_id="s")
+    db.execute("SELECT tally.rollup()")
+    assert scalar(db, "SELECT views FROM app.recipes WHERE id = 1") == 1
+
+
+def test_missing_grants_are_refused_with_the_exact_statements_to_run(db):
+    db.execute(RECIPES)
+    with pytest.raises(errors.InsufficientPrivilege) as raised:
         register(db)
+    assert raised.value.diag.message_primary == "tally_host_access cannot read and update app.recipes"
+    assert raised.value.diag.message_hint == GRANTS
+    db.execute(raised.value.diag.message_hint)
+    register(db)
+
+
+def test_missing_schema_usage_alone_is_named(db):
+    error = refusal(db, "REVOKE USAGE ON SCHEMA app FROM tally_host_access")
+    assert isinstance(error, errors.InsufficientPrivilege)
+    assert error.diag.message_hint == "GRANT USAGE ON SCHEMA app TO tally_host_access;"
+
+
+@pytest.mark.parametrize(("setup", "table", "error", "hint"), [
+    ("CREATE VIEW app.recipe_view AS SELECT * FROM app.recipes", "app.recipe_view", errors.WrongObjectType, None),
+    ("ALTER TABLE app.recipes DROP CONSTRAINT recipes_pkey", "app.recipes", errors.InvalidColumnReference,
+     "ALTER TABLE app.recipes ADD UNIQUE (id)"),
+    ("CREATE DOMAIN app.recipe_id AS bigint; ALTER TABLE app.recipes ALTER COLUMN id TYPE app.recipe_id",
+     "app.recipes", errors.DatatypeMismatch, None),
+])
+def test_tables_that_could_run_foreign_code_or_miscount_are_refused(db, setup, table, error, hint):
+    raised = refusal(db, setup, table)
+    assert isinstance(raised, error)
+    if hint:
+        assert raised.diag.message_hint == hint
+
+
+def test_refusals_leave_the_registry_unchanged(db):
+    refusal(db, "ALTER TABLE app.recipes ALTER COLUMN views DROP NOT NULL")
+    assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'recipe'") == 0

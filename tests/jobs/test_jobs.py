@@ -25,24 +25,62 @@ def scheduled(db):
     db.execute("SELECT tally.unschedule_jobs()")
 
 
+def jobids(cron, dbname):
+    return cron.execute("SELECT jobid FROM cron.job WHERE jobname LIKE %s ORDER BY jobid",
+                        [f"tally\\_%@{dbname}"]).fetchall()
+
+
 def jobs_of(cron, dbname):
     return cron.execute("SELECT jobname, schedule, command FROM cron.job "
-                        "WHERE database = %s AND jobname LIKE 'tally\\_%%' ORDER BY jobname",
-                        [dbname]).fetchall()
+                        "WHERE jobname LIKE %s ORDER BY jobname", [f"tally\\_%@{dbname}"]).fetchall()
 
 
-def test_schedule_jobs_installs_rollup_and_housekeeping_once(scheduled, cron):
+def test_schedule_jobs_installs_rollup_housekeeping_and_pruning_once(scheduled, cron):
     db = scheduled
     dbname = db.info.dbname
     names = [r[0] for r in db.execute("SELECT * FROM tally.schedule_jobs()")]
-    assert names == [f"tally_rollup@{dbname}", f"tally_housekeeping@{dbname}"]
-    ids = cron.execute("SELECT jobid FROM cron.job WHERE database = %s ORDER BY jobid", [dbname]).fetchall()
+    assert names == [f"tally_rollup@{dbname}", f"tally_housekeeping@{dbname}", f"tally_prune_runs@{dbname}"]
+    ids = jobids(cron, dbname)
     db.execute("SELECT * FROM tally.schedule_jobs(rollup => '*/10 * * * *')")
-    assert cron.execute("SELECT jobid FROM cron.job WHERE database = %s ORDER BY jobid", [dbname]).fetchall() == ids
-    assert jobs_of(cron, dbname) == [
-        (f"tally_housekeeping@{dbname}", "17 3 * * *", "SELECT tally.housekeeping(); SELECT tally.prune_job_runs()"),
-        (f"tally_rollup@{dbname}", "*/10 * * * *", "CALL tally.rollup_job()"),
-    ]
+    assert jobids(cron, dbname) == ids
+    jobs = {name: (schedule, command, database) for name, schedule, command, database in cron.execute(
+        "SELECT jobname, schedule, command, database FROM cron.job WHERE jobname LIKE %s", [f"tally\\_%@{dbname}"])}
+    assert jobs[f"tally_rollup@{dbname}"] == ("*/10 * * * *", "CALL tally.rollup_job()", dbname)
+    assert jobs[f"tally_housekeeping@{dbname}"] == ("17 3 * * *", "SELECT tally.housekeeping()", dbname)
+    schedule, command, database = jobs[f"tally_prune_runs@{dbname}"]
+    assert (schedule, database) == ("17 3 * * *", "tally")  # pg_cron's own database: no dblink needed
+    assert command.startswith("DELETE FROM cron.job_run_details")
+
+
+def test_jobs_scheduled_by_a_superuser_run_as_the_least_privileged_job_role(scheduled, cron):
+    db = scheduled
+    assert scalar(db, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    db.execute("SELECT * FROM tally.schedule_jobs()")
+    users = cron.execute("SELECT DISTINCT username FROM cron.job WHERE jobname LIKE %s",
+                         [f"tally\\_%@{db.info.dbname}"]).fetchall()
+    assert users == [("tally_job",)]
+    role = db.execute("SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls FROM pg_roles "
+                      "WHERE rolname = 'tally_job'").fetchone()
+    assert role == (False, False, False, False)
+    granted = {r[0] for r in db.execute("""
+        SELECT p.oid::regprocedure::text FROM pg_proc AS p
+        WHERE p.pronamespace = 'tally'::regnamespace AND has_function_privilege('tally_job', p.oid, 'EXECUTE')""")}
+    assert granted == {"tally.rollup_job()", "tally.rollup()", "tally.refresh_trending()", "tally.housekeeping()"}
+    readable = db.execute("""
+        SELECT c.relname FROM pg_class AS c
+        WHERE c.relnamespace = 'tally'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND has_table_privilege('tally_job', c.oid, 'SELECT, INSERT, UPDATE, DELETE')""").fetchall()
+    assert readable == []
+    assert db.execute("SELECT count(*) FROM tally.job_status").fetchone() == (3,)
+
+
+def test_jobs_an_earlier_release_scheduled_as_the_superuser_are_replaced(scheduled, cron):
+    db = scheduled
+    name = f"tally_rollup@{db.info.dbname}"
+    cron.execute("SELECT cron.schedule_in_database(%s, '* * * * *', 'CALL tally.rollup_job()', %s)",
+                 [name, db.info.dbname])
+    db.execute("SELECT * FROM tally.schedule_jobs()")
+    assert cron.execute("SELECT username FROM cron.job WHERE jobname = %s", [name]).fetchall() == [("tally_job",)]
 
 
 def test_unschedule_jobs_removes_only_this_databases_jobs(scheduled, cron):
@@ -65,7 +103,8 @@ def test_job_status_lists_jobs_and_rollup_lag(scheduled, targets, clock):
     log(db, "snippet", sid, "copy")
     rows = db.execute("SELECT jobname, schedule, pending_events, rollup_lag > interval '0' "
                       "FROM tally.job_status ORDER BY jobname").fetchall()
-    assert [(r[1], r[2], r[3]) for r in rows] == [("17 3 * * *", 1, True), ("*/5 * * * *", 1, True)]
+    assert [(r[1], r[2], r[3]) for r in rows] == [("17 3 * * *", 1, True), ("17 3 * * *", 1, True),
+                                                  ("*/5 * * * *", 1, True)]
     db.execute("SELECT tally.rollup()")
     row = db.execute("SELECT DISTINCT pending_events, rollup_lag, last_rollup_status FROM tally.job_status").fetchall()
     assert row == [(0, None, "ok")]
@@ -88,7 +127,8 @@ def test_scheduling_where_pg_cron_is_local(cron):
     try:
         assert scalar(cron, "SELECT tally.cron_location()") == "local"
         cron.execute("SELECT * FROM tally.schedule_jobs()")
-        assert [r[0] for r in jobs_of(cron, "tally")] == ["tally_housekeeping@tally", "tally_rollup@tally"]
+        assert [r[0] for r in jobs_of(cron, "tally")] == \
+            ["tally_housekeeping@tally", "tally_prune_runs@tally", "tally_rollup@tally"]
     finally:
         cron.execute("SELECT tally.unschedule_jobs()")
     assert jobs_of(cron, "tally") == []
@@ -131,7 +171,7 @@ def test_rollup_job_fails_when_the_rollup_fails(db, targets):
 
 
 @pytest.mark.cron
-def test_pg_cron_itself_runs_the_rollup_job(scheduled, targets):
+def test_pg_cron_itself_runs_the_rollup_job_as_the_job_role(scheduled, targets, cron):
     db = scheduled
     sid = targets()
     for _ in range(3):
@@ -145,6 +185,8 @@ def test_pg_cron_itself_runs_the_rollup_job(scheduled, targets):
     assert scalar(db, "SELECT copies FROM tally.snippets WHERE id = %s", [sid]) == 3
     status = db.execute("SELECT last_status FROM tally.job_status WHERE jobname LIKE 'tally_rollup@%%'").fetchone()
     assert status in {("succeeded",), ("running",)}
+    assert scalar(cron, "SELECT DISTINCT d.username FROM cron.job_run_details AS d JOIN cron.job AS j USING (jobid) "
+                        "WHERE j.jobname = %s", [f"tally_rollup@{db.info.dbname}"]) == "tally_job"
 
 
 def test_housekeeping_creates_partitions_ahead(db):
