@@ -10,7 +10,6 @@ import pytest
 from tests.conftest import limit, log, scalar
 
 
-
 def test_addresses_of_one_ipv6_64_share_one_rate_limit(db, targets):
     sid = targets()
     limit(db, "download", ip_limit=10)

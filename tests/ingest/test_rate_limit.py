@@ -3,7 +3,6 @@
 from tests.conftest import limit, log, scalar
 
 
-
 def test_calls_over_the_ip_limit_are_rate_limited_and_not_recorded(db, targets):
     sid = targets()
     limit(db, "download", ip_limit=3)
