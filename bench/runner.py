@@ -29,8 +29,8 @@ SCENARIOS: dict[str, Scenario] = {
     "P2": scenarios.p2_hot_target,
     "P3": lambda conn, dsn, scale: scenarios.p3_incremental_rollup(conn, scale),
     "P4": lambda conn, dsn, scale: scenarios.p4_rollup_throughput(conn, scale),
-    "P5": lambda conn, dsn, scale: scenarios.p5_trending_read(conn, scale),
-    "P6": lambda conn, dsn, scale: scenarios.p6_refresh_scaling(conn, scale),
+    "P5": lambda conn, dsn, scale: scenarios.p5_trending(conn, scale),
+    "P6": lambda conn, dsn, scale: scenarios.p6_upkeep_scaling(conn, scale),
     "P7": scenarios.p7_storage,
 }
 

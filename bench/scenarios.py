@@ -162,27 +162,27 @@ def p3_incremental_rollup(conn: psycopg.Connection[Any], scale: Scale) -> list[R
         conn.execute("CHECKPOINT")
         return timed(conn, "SELECT tally.rollup()")
 
-    cold = statistics.median(batch_rollup() for _ in range(3))
+    cold = statistics.median(batch_rollup() for _ in range(5))
     bulk_events(conn, scale.history, scale.targets)
     conn.execute("SELECT tally.rollup()")
-    warm = statistics.median(batch_rollup() for _ in range(3))
+    warm = statistics.median(batch_rollup() for _ in range(5))
     return [ratio_result("P3 incremental rollup", f"rollup of {scale.batch:,} new events after {scale.history:,}",
                          warm, cold, "s", "<= 1.2x", at_most(1.2),
-                         "median of 3 batches each; baseline: same batches before the history")]
+                         "median of 5 batches each; baseline: same batches before the history")]
 
 
 def p4_rollup_throughput(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
     seed_targets(conn, scale.targets)
-    bulk_events(conn, scale.pending, scale.targets)
-    empty = timed(conn, "SELECT tally.rollup()")
-    bulk_events(conn, scale.pending, scale.targets)
-    upsert = timed(conn, "SELECT tally.rollup()")
+    bulk_events(conn, scale.pending, scale.targets, days=1)
+    today = timed(conn, "SELECT tally.rollup()")
+    bulk_events(conn, scale.pending, scale.targets, days=30)
+    spread = timed(conn, "SELECT tally.rollup()")
     return [
-        Result("P4 rollup throughput", f"events/s, {scale.pending:,} events over {scale.targets:,} targets, "
-               "empty daily table", scale.pending / empty, None, "events/s", None, ">= 500k/s",
-               scale.pending / empty >= 500_000),
-        Result("P4 rollup throughput", "events/s, same days already in the daily table", scale.pending / upsert,
-               None, "events/s", None, ">= 500k/s", scale.pending / upsert >= 500_000),
+        Result("P4 rollup throughput", f"events/s, {scale.pending:,} of today's events over {scale.targets:,} "
+               "targets (counters, daily counts, trending scores)", scale.pending / today, None, "events/s", None,
+               ">= 500k/s", scale.pending / today >= 500_000),
+        Result("P4 rollup throughput", f"events/s, {scale.pending:,} events spread over 30 days",
+               scale.pending / spread, None, "events/s", None, ">= 250k/s", scale.pending / spread >= 250_000),
     ]
 
 
@@ -193,38 +193,123 @@ WHERE e.target_type = 'snippet' AND e.created_at > now() - interval '7 days'
 GROUP BY e.target_id ORDER BY score DESC LIMIT 20
 """
 
+# The previous release's design, as the baseline of the upkeep: materialized views over the window's
+# daily rows, refreshed concurrently after every rollup.
+REFRESHED_VIEW = """
+CREATE MATERIALIZED VIEW public.trending_{days}d_refreshed AS
+SELECT dc.target_type, dc.target_id, h.slug,
+       sum(dc.count * k.weight::float8 * power(0.5::float8, (current_date - dc.day) / 3.0)) AS score
+FROM tally.daily_counts AS dc
+JOIN tally.kinds AS k ON k.kind = dc.kind
+JOIN tally.snippets AS h ON h.id = dc.target_id AND h.visibility = 'public'
+WHERE dc.day > current_date - {days}
+GROUP BY dc.target_type, dc.target_id, h.slug;
+CREATE UNIQUE INDEX ON public.trending_{days}d_refreshed (target_type, target_id);
+"""
 
-def p5_trending_read(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
+
+def todays_events(conn: psycopg.Connection[Any], n: int, target: str, kind: str) -> None:
+    """n events of the last hour (tally.now(): the clock override moves them), trigger off; target and kind
+    are SQL expressions of g, the event's number."""
+    ua = agent_id(conn)
+    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
+    conn.execute(
+        "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, user_agent_id)"
+        f" SELECT tally.now() - random() * interval '1 hour', 'snippet', {target}, {kind},"
+        " md5(g::text)::uuid, %s FROM generate_series(1, %s) AS g", [ua, n])
+    conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+
+
+def zipf_events(conn: psycopg.Connection[Any], n: int, targets: int) -> None:
+    """Target popularity log-uniform (Zipf-like) over the given targets, kinds mixed as in bulk_events."""
+    todays_events(conn, n, f"'t' || least({int(targets)}, floor(exp(random() * ln({int(targets)})))::int)",
+                  "(ARRAY['view', 'view', 'view', 'view', 'copy', 'download', 'template_use', 'builder_export'])"
+                  "[1 + (g %% 8)]")
+
+
+def spread_batch(conn: psycopg.Connection[Any], n: int, distinct: int) -> None:
+    """Over `distinct` targets (the worst case for upkeep: almost one row each)."""
+    todays_events(conn, n, f"'t' || (1 + g %% {int(distinct)})", "'copy'")
+
+
+def trending_reads(conn: psycopg.Connection[Any], n: int = 300) -> tuple[float, float]:
+    """p50 of trending() server-side execution (EXPLAIN ANALYZE) and client round trip, in ms."""
+    server = []
+    for _ in range(n // 3):
+        plan = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) SELECT * FROM tally.trending('snippet', '7d', 20)"
+                            ).fetchone()
+        assert plan is not None
+        server.append(float(plan[0][0]["Execution Time"]))
+    client = [timed(conn, "SELECT * FROM tally.trending('snippet', '7d', 20)") * 1000 for _ in range(n)]
+    return statistics.median(server), statistics.median(client)
+
+
+def p5_trending(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
     seed_targets(conn, scale.entities)
     bulk_events(conn, scale.history, scale.entities)
     conn.execute("SELECT tally.rollup()")
-    refresh = timed(conn, "SELECT tally.refresh_trending()")
-    samples = []
-    for _ in range(300):
-        samples.append(timed(conn, "SELECT * FROM tally.trending('snippet', '7d', 20)"))
+    conn.execute("VACUUM ANALYZE tally.daily_counts")
+    conn.execute("VACUUM ANALYZE tally.trending_scores")
+    daily_rows = int(conn.execute("SELECT count(*) FROM tally.daily_counts").fetchone()[0])  # type: ignore[index]
+    for days in (7, 30):
+        conn.execute(REFRESHED_VIEW.format(days=days))
+    refresh = statistics.median(
+        timed(conn, "REFRESH MATERIALIZED VIEW CONCURRENTLY public.trending_7d_refreshed;"
+                    " REFRESH MATERIALIZED VIEW CONCURRENTLY public.trending_30d_refreshed") for _ in range(3))
+    worst_n = scale.batch
+    spread_batch(conn, worst_n, int(worst_n * 0.86))
+    worst = timed(conn, "SELECT tally.rollup()")
+    zipf_events(conn, worst_n, scale.entities)
+    zipf = timed(conn, "SELECT tally.rollup()")
+    server_day1, client_day1 = trending_reads(conn)
     live = statistics.median(timed(conn, LIVE_TRENDING) for _ in range(3))
-    p50 = statistics.median(samples)
+
+    # Tomorrow: the daily step alone, then 30 simulated days of batches, rollups and steps.
+    conn.execute("UPDATE tally.settings SET clock_override = true")
+    conn.execute("SELECT set_config('tally.clock', (now() + interval '1 day')::text, false)")
+    step = timed(conn, "SELECT tally.advance_trending()")
+    for day in range(2, 32):
+        conn.execute("SELECT set_config('tally.clock', (now() + %s * interval '1 day')::text, false)", [day])
+        zipf_events(conn, scale.batch // 10, scale.entities)
+        conn.execute("SELECT tally.rollup()")
+    conn.execute("ANALYZE tally.trending_scores")
+    server_day31, client_day31 = trending_reads(conn)
     return [
-        Result("P5 trending read", "trending() p50 latency (client round trip)", p50 * 1000, None, "ms", None,
-               "< 0.2 ms", p50 * 1000 < 0.2),
-        ratio_result("P5 trending read", "speed-up over the same ranking computed live from events", live, p50,
-                     "s", ">= 10000x", at_least(10_000), f"live query p50 {live * 1000:.0f} ms"),
-        Result("P5 trending read", f"REFRESH CONCURRENTLY, {scale.entities:,} entities", refresh, None, "s", None,
-               "< 3 s", refresh < 3),
+        ratio_result("P5 trending upkeep", f"whole rollup of {worst_n:,} events on {int(worst_n * 0.86):,} targets "
+                     f"vs REFRESH of both views, {daily_rows:,} daily rows", worst, refresh, "s", "<= 0.25x",
+                     at_most(0.25), "the rollup includes counters and daily counts: an upper bound of the upkeep"),
+        Result("P5 trending upkeep", f"whole rollup of {worst_n:,} Zipf events over {scale.entities:,} targets",
+               zipf, None, "s", None, "< 0.3 s", zipf < 0.3),
+        Result("P5 trending upkeep", f"daily window step, {scale.entities:,} entities, {daily_rows:,} daily rows",
+               step, None, "s", None, "< 1.5 s", step < 1.5),
+        Result("P5 trending read", "trending() p50, server side (EXPLAIN ANALYZE)", server_day1, None, "ms", None,
+               "< 0.05 ms", server_day1 < 0.05),
+        Result("P5 trending read", "trending() p50, client round trip", client_day1, None, "ms", None,
+               "< 0.25 ms", client_day1 < 0.25),
+        ratio_result("P5 trending read", "server p50 after 30 days of rollups and steps / day 1", server_day31,
+                     server_day1, "ms", "<= 1.0x (noise: 1.2)", at_most(1.2), f"client {client_day31:.3f} ms"),
+        ratio_result("P5 trending read", "speed-up over the same ranking computed live from events", live,
+                     client_day1 / 1000, "s", ">= 10000x", at_least(10_000), f"live query p50 {live * 1000:.0f} ms"),
     ]
 
 
-def p6_refresh_scaling(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
+def p6_upkeep_scaling(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
     seed_targets(conn, scale.targets)
+
+    def batch() -> float:
+        zipf_events(conn, scale.batch, scale.targets)
+        conn.execute("CHECKPOINT")
+        return timed(conn, "SELECT tally.rollup()")
+
     bulk_events(conn, scale.refresh_small, scale.targets)
     conn.execute("SELECT tally.rollup()")
-    conn.execute("SELECT tally.refresh_trending()")
-    small = statistics.median(timed(conn, "SELECT tally.refresh_trending()") for _ in range(3))
+    small = statistics.median(batch() for _ in range(3))
     bulk_events(conn, scale.refresh_large - scale.refresh_small, scale.targets)
     conn.execute("SELECT tally.rollup()")
-    large = statistics.median(timed(conn, "SELECT tally.refresh_trending()") for _ in range(3))
-    return [ratio_result("P6 trending refresh", f"refresh with {scale.refresh_large:,} vs {scale.refresh_small:,} "
-                         "events", large, small, "s", "<= 1.2x", at_most(1.2))]
+    large = statistics.median(batch() for _ in range(3))
+    return [ratio_result("P6 upkeep scaling", f"rollup of {scale.batch:,} events (scores included) with "
+                         f"{scale.refresh_large:,} vs {scale.refresh_small:,} events of history", large, small, "s",
+                         "<= 1.2x", at_most(1.2), "median of 3")]
 
 
 def p7_storage(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:

@@ -15,6 +15,7 @@ AS $$
  *   - user agents unused for longer than settings.user_agent_ttl (a bound that holds whatever
  *     event_retention is; events older than that show no user agent);
  *   - the per-backend discard counters of past days, folded into one row per day and reason;
+ *   - the daily step of the trending windows, should no rollup have run today;
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
  *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts).
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
@@ -71,6 +72,7 @@ BEGIN
     v_result := v_result || jsonb_build_object('rollup_runs', v_rows);
 
     v_result := v_result || jsonb_build_object('partitions_created', tally.create_partitions());
+    v_result := v_result || jsonb_build_object('trending', tally.advance_trending());
 
     IF v_settings.event_retention IS NOT NULL THEN
         FOR v_partition IN
@@ -81,8 +83,10 @@ BEGIN
             ORDER BY c.relname
         LOOP
             CONTINUE WHEN v_partition.month + interval '1 month' > v_now - v_settings.event_retention;
-            EXECUTE format('SELECT EXISTS (SELECT 1 FROM tally.%I AS e WHERE e.txid >= $1)', v_partition.relname)
-            INTO v_pending USING v_state.rolled_up_below;
+            EXECUTE format(
+                'SELECT EXISTS (SELECT 1 FROM tally.%I AS e WHERE e.txid >= $1 AND NOT tally.counted(e.txid, $2))',
+                v_partition.relname
+            ) INTO v_pending USING v_state.rolled_up_below, v_state.snapshot;
             CONTINUE WHEN v_pending;
             EXECUTE format('DROP TABLE tally.%I', v_partition.relname);
             v_dropped := v_dropped || v_partition.relname::text;

@@ -4,7 +4,26 @@ WITH pending AS (
         count(*) AS pending_events,
         min(e.created_at) AS oldest_pending
     FROM tally.events AS e
-    INNER JOIN tally.rollup_state AS s ON e.txid >= s.rolled_up_below
+    INNER JOIN tally.rollup_state AS s ON e.txid >= s.rolled_up_below AND NOT tally.counted(e.txid, s.snapshot)
+),
+
+-- Transactions that were open at the last rollup and still are: whatever events they wrote are
+-- counted by the first rollup after they commit (nobody else's are delayed). Only their own events
+-- can be held back, and uncommitted rows are invisible, so this is the candidate list, oldest first.
+-- pg_stat_activity hides other roles' backend_xid from readers without pg_read_all_stats.
+held AS (
+    SELECT
+        a.pid,
+        now() - a.xact_start AS age
+    FROM pg_catalog.pg_stat_activity AS a
+    CROSS JOIN tally.rollup_state AS s
+    WHERE
+        a.backend_xid IS NOT null
+        AND a.backend_xid::text::bigint IN (
+            SELECT x.xid::text::bigint % 4294967296 FROM pg_snapshot_xip(s.snapshot) AS x (xid)
+        )
+    ORDER BY a.xact_start
+    LIMIT 1
 )
 
 SELECT
@@ -19,8 +38,11 @@ SELECT
     r.status AS last_rollup_status,
     r.error AS last_rollup_error,
     p.pending_events,
-    now() - p.oldest_pending AS rollup_lag
+    now() - p.oldest_pending AS rollup_lag,
+    h.pid AS oldest_open_xact_pid,
+    h.age AS oldest_open_xact_age
 FROM pending AS p
+LEFT JOIN held AS h ON true
 LEFT JOIN LATERAL (
     SELECT
         x.started_at,
@@ -35,4 +57,5 @@ LEFT JOIN tally.cron_jobs() AS j ON true;
 
 COMMENT ON VIEW tally.job_status IS
 'One row per tally pg_cron job (or one row without jobs): schedule, latest run and message, the latest non-skipped '
-'rollup, and the rollup lag (age of the oldest event not yet rolled up).';
+'rollup, the rollup lag (age of the oldest event not yet rolled up), and the oldest transaction open since before '
+'the last rollup (pid, age): only its own events wait for it.';

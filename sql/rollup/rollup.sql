@@ -8,16 +8,26 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- Grouping a large batch in memory instead of spilling to disk; local to this function.
 SET work_mem = '256MB'
+-- The batch's txid range must reach the planner as values (a BRIN range scan of the new pages); a
+-- generic plan would not know how narrow the range is.
+SET plan_cache_mode = force_custom_plan
 AS $rollup$
 /*
- * Adds the events not yet rolled up to tally.daily_counts and to the host tables' counters, then
- * notifies the cache tags of the entities whose counters moved. Returns its tally.rollup_runs row.
+ * Adds the events not yet rolled up to tally.daily_counts, the trending scores (after the daily step
+ * of their windows, tally.advance_trending()) and the host tables' counters, in one grouped pass and
+ * one transaction, then notifies the cache tags of the entities whose counters moved. So "rollup,
+ * then read trending" needs no other call, and trending is never behind the counters. Returns its
+ * tally.rollup_runs row.
  *
- * Exactly once: an event belongs to the batch when the transaction that inserted it (txid) is below
- * the xmin of the current snapshot - every such transaction has ended, so its events are all
- * visible now or never will be - and at or above the previous batch's bound. A transaction that
- * took its identity values before a rollup and commits after it has a txid at or above that
- * rollup's bound, so the next rollup counts it. An id watermark cannot promise this.
+ * Exactly once, by snapshot difference (PgQ's batches): an event belongs to the batch when the
+ * transaction that inserted it (txid) is visible - committed - in this rollup's snapshot and was not
+ * in the previous rollup's (tally.rollup_state.snapshot). Every committed transaction becomes visible
+ * in exactly one rollup's snapshot first; an aborted one never does. So a transaction that stays open
+ * across rollups delays only its own events, however long it stays open, and is counted by the first
+ * rollup after its commit. Cost: txids below the previous snapshot's xmin were all visible then, and
+ * txids at or above this snapshot's xmax are not visible now, so the batch is a BRIN range scan of
+ * [previous xmin, current xmax); the visibility functions run only for txids inside either
+ * snapshot's in-progress range.
  *
  * Atomic: the batch is one transaction; a rollup that dies applies nothing and the next one counts
  * everything. Concurrent rollups: the second finds the advisory lock taken and returns 'skipped'.
@@ -30,10 +40,16 @@ DECLARE
     v_lock constant bigint := 7301887002;
     v_run tally.rollup_runs;
     v_started timestamptz := clock_timestamp();
+    v_previous pg_snapshot;
+    v_snapshot pg_snapshot := pg_current_snapshot();
     v_from bigint;
+    v_previous_xmax bigint;
+    v_xmin bigint;
     v_below bigint;
     v_events bigint;
     v_tags text [];
+    v_trending tally.trending_state;
+    v_half_life_days double precision;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(v_lock) THEN
         INSERT INTO tally.rollup_runs (started_at, finished_at, status)
@@ -43,8 +59,15 @@ BEGIN
     END IF;
 
     BEGIN
-        SELECT s.rolled_up_below INTO v_from FROM tally.rollup_state AS s FOR UPDATE;
-        v_below := greatest(v_from, (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint);
+        SELECT s.snapshot INTO v_previous FROM tally.rollup_state AS s FOR UPDATE;
+        v_from := pg_snapshot_xmin(v_previous)::text::bigint;
+        v_previous_xmax := pg_snapshot_xmax(v_previous)::text::bigint;
+        v_xmin := pg_snapshot_xmin(v_snapshot)::text::bigint;
+        v_below := pg_snapshot_xmax(v_snapshot)::text::bigint;
+        -- The trending windows end today before this batch is added to them (the daily step).
+        PERFORM tally.advance_trending();
+        SELECT * INTO v_trending FROM tally.trending_state AS t;
+        v_half_life_days := extract(EPOCH FROM v_trending.half_life) / 86400;
 
         WITH batch AS MATERIALIZED (
             SELECT
@@ -55,12 +78,39 @@ BEGIN
                 count(*) AS n
             FROM tally.events AS e
             WHERE e.txid >= v_from AND e.txid < v_below
+                AND (e.txid < v_xmin OR pg_visible_in_snapshot(e.txid::text::xid8, v_snapshot))
+                AND (e.txid >= v_previous_xmax OR NOT pg_visible_in_snapshot(e.txid::text::xid8, v_previous))
             GROUP BY 1, 2, 3, 4
         ),
         daily AS (
             INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count)
             SELECT b.day, b.target_type, b.target_id, b.kind, b.n FROM batch AS b
             ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET count = d.count + excluded.count
+        ),
+        -- The batch's share of the trending scores: days inside each window, forward-decayed.
+        scored AS (
+            INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, last_day)
+            SELECT x.period, x.target_type, x.target_id, x.score, tally.round_score(x.score), x.events, x.last_day
+            FROM (
+                SELECT
+                    w.period,
+                    b.target_type,
+                    b.target_id,
+                    sum(b.n * k.weight::double precision
+                        * power(2::double precision, (b.day - v_trending.epoch) / v_half_life_days)) AS score,
+                    sum(b.n)::bigint AS events,
+                    max(b.day) AS last_day
+                FROM batch AS b
+                INNER JOIN tally.kinds AS k ON k.kind = b.kind AND k.weight > 0
+                INNER JOIN (VALUES (7::smallint), (30::smallint)) AS w (period)
+                    ON b.day > v_trending.day - w.period AND b.day <= v_trending.day
+                GROUP BY w.period, b.target_type, b.target_id
+            ) AS x
+            ON CONFLICT (period, target_type, target_id) DO UPDATE SET
+                score = t.score + excluded.score,
+                rank = tally.round_score(t.score + excluded.score),
+                events = t.events + excluded.events,
+                last_day = greatest(t.last_day, excluded.last_day)
         ),
         per_type AS (
             SELECT
@@ -96,7 +146,7 @@ BEGIN
             ARRAY(SELECT u.tag FROM updated AS u)
         INTO v_events, v_tags;
 
-        UPDATE tally.rollup_state AS s SET rolled_up_below = v_below, last_run_at = now();
+        UPDATE tally.rollup_state AS s SET snapshot = v_snapshot, rolled_up_below = v_xmin, last_run_at = now();
         PERFORM tally.summarize_new_events();
         PERFORM tally.notify_revalidate(v_tags);
 

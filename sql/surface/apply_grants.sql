@@ -33,15 +33,18 @@ BEGIN
     TO tally_app;
     GRANT EXECUTE ON FUNCTION tally.trending(text, text, integer) TO tally_app;
     GRANT SELECT ON tally.counters_live, tally.snippets, tally.templates, tally.documents TO tally_app;
+    -- counters_live and job_status call it; a pure function of its arguments, inlined when granted.
+    GRANT EXECUTE ON FUNCTION tally.counted(bigint, pg_snapshot) TO tally_app, tally_admin;
     IF to_regprocedure('tally_host.targets(text)') IS NOT NULL THEN
         GRANT EXECUTE ON FUNCTION tally_host.targets(text) TO tally_app;
     END IF;
 
     -- Operators: tally_admin is a member of tally_app, plus monitoring and the jobs' work.
     GRANT SELECT ON tally.rate_limit_log, tally.discard_log, tally.job_status, tally.rollup_runs TO tally_admin;
+    GRANT SELECT ON tally.trending_7d, tally.trending_30d TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.high_volume_ips(interval, integer) TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.rollup() TO tally_admin;
-    GRANT EXECUTE ON FUNCTION tally.refresh_trending() TO tally_admin;
+    GRANT EXECUTE ON FUNCTION tally.refresh_trending(), tally.rebuild_trending() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.housekeeping() TO tally_admin;
     -- job_status calls these as its reader; they reveal only what pg_cron lets that role see. Where
     -- pg_cron lives in another database, the jobs are visible to roles that may read cron_conninfo.
@@ -50,7 +53,7 @@ BEGIN
 
     -- The pg_cron job role: exactly what the scheduled commands call, nothing to read.
     GRANT EXECUTE ON PROCEDURE tally.rollup_job() TO tally_job;
-    GRANT EXECUTE ON FUNCTION tally.rollup(), tally.refresh_trending(), tally.housekeeping() TO tally_job;
+    GRANT EXECUTE ON FUNCTION tally.rollup(), tally.housekeeping() TO tally_job;
 END
 $$;
 

@@ -15,6 +15,7 @@ AS $build$
  *   tally_host.add_counters(target_type, ids, ...)     adds a rollup batch to host counters; cache tags
  *   tally_host.set_counters(target_type, ids, ...)     sets counters absolutely (rebuild_counters)
  *   tally_host.targets(target_type)                    every target with slug, listed flag, counters
+ *   tally_host.lookup(target_type, ids)                the same for the given canonical ids (trending)
  * Each is SECURITY DEFINER, so a trigger, policy or rule of a host table runs as tally_host_access,
  * which holds nothing in tally. Their owner may ALTER them (not replace them: it has no CREATE on
  * tally_host); each starts by refusing to run as any other role, so one altered to SECURITY INVOKER
@@ -50,6 +51,7 @@ $body$$header$;
     v_add text := '';
     v_set text := '';
     v_targets text := '';
+    v_lookup_many text := '';
     v_key text;
     v_lookup text;
     v_visible text;
@@ -130,6 +132,14 @@ BEGIN
             '\n            FROM ONLY %5$s AS t;',
             v_type.target_type, v_type.key_column, v_type.slug_column, v_listed, v_type.host_table
         );
+
+        v_lookup_many := v_lookup_many || format(
+            E'\n        WHEN %1$L THEN\n            RETURN QUERY'
+            '\n            SELECT t.%2$I::text, t.%3$I::text, %4$s, t.views, t.copies, t.downloads, t.uses'
+            '\n            FROM ONLY %5$s AS t WHERE t.%2$I = ANY (lookup.ids%6$s);',
+            v_type.target_type, v_type.key_column, v_type.slug_column, v_listed, v_type.host_table,
+            CASE WHEN v_type.key_type IN ('text', 'character varying') THEN '' ELSE format('::%s []', v_type.key_type) END
+        );
     END LOOP;
 
     IF v_probe = '' THEN  -- nothing registered yet: a CASE needs one WHEN
@@ -137,6 +147,7 @@ BEGIN
         v_add := v_probe;
         v_set := v_probe;
         v_targets := v_probe;
+        v_lookup_many := v_probe;
     END IF;
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.probe(target_type text, target_id text, user_id text,'
@@ -159,6 +170,11 @@ BEGIN
         ' listed boolean, views bigint, copies bigint, downloads bigint, uses bigint)' || v_header,
         'STABLE', '#variable_conflict use_column', v_guard, 'targets.target_type', v_targets, ''
     );
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION tally_host.lookup(target_type text, ids text []) RETURNS TABLE (target_id text,'
+        ' slug text, listed boolean, views bigint, copies bigint, downloads bigint, uses bigint)' || v_header,
+        'STABLE', '#variable_conflict use_column', v_guard, 'lookup.target_type', v_lookup_many, ''
+    );
 
     COMMENT ON FUNCTION tally_host.probe(text, text, text) IS
     'Generated: the canonical id of a target (NULL: no such row) and whether user_id may see it. Runs as tally_host_access.';
@@ -166,6 +182,8 @@ BEGIN
     'Generated: adds a rollup batch to a type''s host counters and returns the cache tags of the rows it updated.';
     COMMENT ON FUNCTION tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
     'Generated: sets a type''s host counters to the given totals (0 for rows not given); returns rows changed.';
+    COMMENT ON FUNCTION tally_host.lookup(text, text []) IS
+    'Generated: the given targets of a type (canonical ids) with slug, listed flag and counters (for trending()).';
     COMMENT ON FUNCTION tally_host.targets(text) IS
     'Generated: every target of a type with its slug, listed flag and counters (for counters_live and trending).';
 

@@ -9,7 +9,7 @@ AS $build$
  * (Re)creates everything that depends on the target registry, from tally.target_types:
  *   - the tally_host functions, the only code that touches host tables (tally.build_host_access());
  *   - tally.counters_live: counters plus the events not yet rolled up;
- *   - tally.trending_7d / tally.trending_30d: materialized trending lists of listed targets;
+ *   - tally.trending_7d / tally.trending_30d: views of the trending scores of listed targets;
  * then re-applies the grants (tally.apply_grants()), since a rebuilt view has none.
  * Host rows are read only through tally_host.targets(), which runs as tally_host_access.
  * Called by register_target_type() and whenever this file is re-applied. SECURITY DEFINER so that
@@ -60,64 +60,41 @@ LEFT JOIN (
         count(*) AS pending
     FROM tally.events AS e
     INNER JOIN tally.kinds AS k ON k.kind = e.kind
-    WHERE e.txid >= (SELECT s.rolled_up_below FROM tally.rollup_state AS s)
+    CROSS JOIN tally.rollup_state AS s
+    WHERE e.txid >= s.rolled_up_below AND NOT tally.counted(e.txid, s.snapshot)
     GROUP BY e.target_type, e.target_id
 ) AS p ON p.target_type = t.target_type AND p.target_id = t.target_id
 $view$, v_union);
     COMMENT ON VIEW tally.counters_live IS
     'Counters of every target plus the events logged but not yet rolled up (pending). Exact at the instant of the query.';
 
+    -- The trending lists as relations a DBA can query: views over the scores the rollup keeps (they
+    -- need no refresh), listed targets only, score backward-decayed to the windows' day.
     FOREACH v_days IN ARRAY ARRAY[7, 30] LOOP
-        EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS tally.%I', 'trending_' || v_days || 'd');
-        EXECUTE format($mv$
-CREATE MATERIALIZED VIEW tally.%1$I AS
+        EXECUTE format('DROP VIEW IF EXISTS tally.%I', 'trending_' || v_days || 'd');
+        EXECUTE format($tv$
+CREATE VIEW tally.%1$I AS
 SELECT
     t.target_type,
     t.target_id,
     t.slug,
-    a.score,
-    a.events,
+    ts.score * power(2::double precision, -((st.day - st.epoch) / (extract(EPOCH FROM st.half_life) / 86400)))
+        AS score,
+    ts.events,
     t.views,
     t.copies,
     t.downloads,
     t.uses
-FROM (
-    SELECT
-        dc.target_type,
-        dc.target_id,
-        sum(dc.count * k.weight::double precision * w.decay) AS score,
-        sum(dc.count)::bigint AS events
-    FROM (
-        -- One decay factor per day of the window, computed once (OFFSET 0 keeps the planner from
-        -- pulling this up and calling tally.now() and power() for every daily row).
-        SELECT
-            g.day::date AS day,
-            power(0.5::double precision, (c.today - g.day::date) / c.half_life_days) AS decay
-        FROM (
-            SELECT
-                (tally.now() AT TIME ZONE 'UTC')::date AS today,
-                extract(EPOCH FROM s.trending_half_life)::double precision / 86400 AS half_life_days
-            FROM tally.settings AS s
-        ) AS c
-        CROSS JOIN LATERAL generate_series(c.today - (%2$s - 1), c.today, interval '1 day') AS g (day)
-        OFFSET 0
-    ) AS w
-    INNER JOIN tally.daily_counts AS dc ON dc.day = w.day
-    INNER JOIN tally.kinds AS k ON k.kind = dc.kind
-    GROUP BY dc.target_type, dc.target_id
-) AS a
-INNER JOIN (%3$s) AS t ON t.target_type = a.target_type AND t.target_id = a.target_id
-WHERE t.listed
-$mv$, 'trending_' || v_days || 'd', v_days, v_union);
-        EXECUTE format('CREATE UNIQUE INDEX %I ON tally.%I (target_type, target_id)',
-            'trending_' || v_days || 'd_target', 'trending_' || v_days || 'd');
-        EXECUTE format('CREATE INDEX %I ON tally.%I (target_type, score DESC, target_id)',
-            'trending_' || v_days || 'd_rank', 'trending_' || v_days || 'd');
+FROM tally.trending_scores AS ts
+CROSS JOIN tally.trending_state AS st
+INNER JOIN (%3$s) AS t ON t.target_type = ts.target_type AND t.target_id = ts.target_id
+WHERE ts.period = %2$s AND t.listed
+$tv$, 'trending_' || v_days || 'd', v_days, v_union);
         EXECUTE format(
-            'COMMENT ON MATERIALIZED VIEW tally.%I IS %L', 'trending_' || v_days || 'd',
-            format('Listed targets with activity in the last %s UTC days (today included), scored by '
-                'sum(count * kind weight * 0.5 ^ (age in days / settings.trending_half_life)). '
-                'Refreshed by tally.refresh_trending().', v_days)
+            'COMMENT ON VIEW tally.%I IS %L', 'trending_' || v_days || 'd',
+            format('Listed targets with activity in the last %s UTC days (today included) as of the last rollup, '
+                'scored by sum(count * kind weight * 0.5 ^ (age in days / settings.trending_half_life)). '
+                'A view over tally.trending_scores, which the rollup keeps: nothing to refresh.', v_days)
         );
     END LOOP;
 

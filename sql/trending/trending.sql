@@ -18,12 +18,22 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 /*
- * The top `lim` listed targets of a type by trending score, from the materialized views (an index
- * range scan; no events are read). The parameter is `period`, not `window`: WINDOW is a reserved word,
- * so `window => '7d'` would be a syntax error for every caller. lim is capped at 1000 so that a
- * public endpoint cannot be made to stream a whole view.
+ * The top `lim` listed targets of a type by trending score, from tally.trending_scores (a range of
+ * its rank index; no events or daily rows are read), as of the last rollup. score is the
+ * backward-decayed value sum(count * weight * 0.5 ^ (age in days / half-life)) on the windows' day.
+ * Listing is decided now, through the registry (tally_host.lookup(), as tally_host_access): a target
+ * made private leaves the list at once. Candidates are read best first, lim + 16 at a time, so a few
+ * unlisted targets near the top cost nothing extra. The parameter is `period`, not `window`: WINDOW
+ * is a reserved word. lim is capped at 1000 so that a public endpoint cannot stream the whole table.
  */
 #variable_conflict use_column
+DECLARE
+    v_period smallint;
+    v_factor double precision;
+    v_offset integer := 0;
+    v_batch integer;
+    v_want integer;
+    v_got integer;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = trending.target_type) THEN
         RAISE EXCEPTION USING
@@ -33,25 +43,49 @@ BEGIN
     IF lim IS NULL OR lim NOT BETWEEN 1 AND 1000 THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'lim must be between 1 and 1000';
     END IF;
-    IF period = '7d' THEN
-        RETURN QUERY
-        SELECT m.slug, m.target_id, m.score, m.views, m.copies, m.downloads, m.uses
-        FROM tally.trending_7d AS m
-        WHERE m.target_type = trending.target_type
-        ORDER BY m.score DESC, m.target_id
-        LIMIT lim;
-    ELSIF period = '30d' THEN
-        RETURN QUERY
-        SELECT m.slug, m.target_id, m.score, m.views, m.copies, m.downloads, m.uses
-        FROM tally.trending_30d AS m
-        WHERE m.target_type = trending.target_type
-        ORDER BY m.score DESC, m.target_id
-        LIMIT lim;
-    ELSE
+    v_period := CASE period WHEN '7d' THEN 7 WHEN '30d' THEN 30 END;
+    IF v_period IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'period must be ''7d'' or ''30d''';
     END IF;
+    -- Forward-decayed scores times 2^-((day - epoch) / half-life) are the backward-decayed ones.
+    SELECT power(2::double precision, -((s.day - s.epoch) / (extract(EPOCH FROM s.half_life) / 86400)))
+    INTO v_factor
+    FROM tally.trending_state AS s;
+
+    v_want := lim;
+    v_batch := lim + 16;
+    LOOP
+        RETURN QUERY
+        WITH candidates AS MATERIALIZED (
+            SELECT c.target_id, c.score, c.rank
+            FROM tally.trending_scores AS c
+            WHERE c.period = v_period AND c.target_type = trending.target_type
+            ORDER BY c.rank DESC, c.target_id
+            OFFSET v_offset
+            LIMIT v_batch
+        )
+        SELECT h.slug, c.target_id, c.score * v_factor, h.views, h.copies, h.downloads, h.uses
+        FROM candidates AS c
+        INNER JOIN tally_host.lookup(trending.target_type, ARRAY(SELECT x.target_id FROM candidates AS x)) AS h
+            ON h.target_id = c.target_id
+        WHERE h.listed
+        ORDER BY c.rank DESC, c.target_id
+        LIMIT v_want;
+        GET DIAGNOSTICS v_got = ROW_COUNT;
+        v_want := v_want - v_got;
+        v_offset := v_offset + v_batch;
+        EXIT WHEN v_want = 0 OR NOT EXISTS (
+            SELECT 1 FROM tally.trending_scores AS c
+            WHERE c.period = v_period AND c.target_type = trending.target_type
+            ORDER BY c.rank DESC, c.target_id
+            OFFSET v_offset
+            LIMIT 1
+        );
+        v_batch := v_batch * 4;
+    END LOOP;
 END
 $$;
 
 COMMENT ON FUNCTION tally.trending(text, text, integer) IS
-'Top lim (1-1000) listed targets of a type by trending score for period 7d or 30d, with their counters.';
+'Top lim (1-1000) listed targets of a type by trending score for period 7d or 30d (as of the last rollup), with '
+'their counters.';

@@ -59,8 +59,9 @@ def test_unparsable_address_without_session_is_still_debounced(db, targets):
     assert outcomes == ["logged"] + ["debounced"] * 9
 
 
-def test_refused_hostile_calls_leave_no_side_state(db, targets):
+def test_refused_hostile_calls_leave_no_side_state(db, targets, clock):
     sid = targets()
+    clock(db, "2026-11-20 10:00:00+00")  # one rate-limit window for all 10,000 calls
     limit(db, "download", ip_limit=1)
     log(db, "snippet", sid, "download", ip="203.0.113.5")
     db.execute("CREATE TEMPORARY TABLE calls (outcome text)")

@@ -65,7 +65,7 @@ def test_jobs_scheduled_by_a_superuser_run_as_the_least_privileged_job_role(sche
     granted = {r[0] for r in db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace AND has_function_privilege('tally_job', p.oid, 'EXECUTE')""")}
-    assert granted == {"tally.rollup_job()", "tally.rollup()", "tally.refresh_trending()", "tally.housekeeping()"}
+    assert granted == {"tally.rollup_job()", "tally.rollup()", "tally.housekeeping()"}
     readable = db.execute("""
         SELECT c.relname FROM pg_class AS c
         WHERE c.relnamespace = 'tally'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')

@@ -106,14 +106,16 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text must stay inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted and round_score must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
           AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
     """).fetchall()
-    assert sorted(r[0] for r in rows) == ["tally.clean_text(text,integer)", "tally.rollup_job()"]
+    assert sorted(r[0] for r in rows) == [
+        "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
+        "tally.rollup_job()", "tally.round_score(double precision)"]
 
 
 def test_every_tally_function_has_a_comment(db):

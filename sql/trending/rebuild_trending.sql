@@ -1,0 +1,67 @@
+CREATE OR REPLACE FUNCTION tally.rebuild_trending()
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- JIT compilation costs seconds here for a plan that runs once and is mostly I/O and hashing.
+SET jit = off
+SET work_mem = '256MB'
+AS $$
+/*
+ * Recomputes every trending score from tally.daily_counts: the 30 days ending today (UTC), with a
+ * new landmark (epoch) at the start of that window, the current half-life and kind weights. The
+ * rollup calls it when the half-life or a weight changed, when the days moved backwards, and to
+ * re-base the landmark before 2^((today - epoch) / half_life) grows large (past 2^200: a double
+ * overflows near 2^1024, and the rebuild is cheap next to that horizon). Waits for the rollup lock,
+ * so it never interleaves with a batch. Readers are never blocked (row updates, not TRUNCATE).
+ * Returns the number of score rows. SECURITY DEFINER: tally_admin may call it.
+ */
+DECLARE
+    v_lock constant bigint := 7301887002;
+    v_today date := (tally.now() AT TIME ZONE 'UTC')::date;
+    v_epoch date := v_today - 29;
+    v_half_life interval;
+    v_days double precision;
+    v_rows bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(v_lock);
+    SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
+    v_days := extract(EPOCH FROM v_half_life) / 86400;
+
+    DELETE FROM tally.trending_scores;
+    INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, last_day)
+    SELECT
+        w.period,
+        d.target_type,
+        d.target_id,
+        d.score,
+        tally.round_score(d.score),
+        d.events,
+        d.last_day
+    FROM (VALUES (7), (30)) AS w (period)
+    CROSS JOIN LATERAL (
+        SELECT
+            dc.target_type,
+            dc.target_id,
+            sum(dc.count * k.weight::double precision * power(2::double precision, (dc.day - v_epoch) / v_days))
+                AS score,
+            sum(dc.count)::bigint AS events,
+            max(dc.day) AS last_day
+        FROM tally.daily_counts AS dc
+        INNER JOIN tally.kinds AS k ON k.kind = dc.kind AND k.weight > 0
+        WHERE dc.day > v_today - w.period AND dc.day <= v_today
+        GROUP BY dc.target_type, dc.target_id
+    ) AS d;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    INSERT INTO tally.trending_state AS s (singleton, epoch, day, half_life, weights)
+    VALUES (true, v_epoch, v_today, v_half_life, tally.trending_weights())
+    ON CONFLICT (singleton) DO UPDATE SET
+        epoch = excluded.epoch, day = excluded.day, half_life = excluded.half_life, weights = excluded.weights;
+    RETURN v_rows;
+END
+$$;
+
+COMMENT ON FUNCTION tally.rebuild_trending() IS
+'Recomputes all trending scores from daily_counts (after a half-life or weight change, or to re-base); returns rows.';
