@@ -150,7 +150,7 @@ def _rollup(conn: psycopg.Connection[Any], console: Console, wait_for_cron: bool
         conn.execute("SELECT * FROM tally.schedule_jobs()")  # back to the default: every 5 minutes
         ran = conn.execute("SELECT count(*) FROM tally.rollup_runs WHERE status = 'ok' AND events > 0").fetchone()
         if ran and ran[0]:
-            console.print("[green]pg_cron ran the rollup job[/green] (rollup, then trending refresh)")
+            console.print("[green]pg_cron ran the rollup job[/green] (counters, daily counts and trending scores)")
             return True
         console.print("[yellow]pg_cron did not run in time; running the job directly[/yellow]")
     conn.execute("CALL tally.rollup_job()")

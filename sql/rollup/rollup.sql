@@ -111,6 +111,36 @@ BEGIN
                 rank = tally.round_score(t.score + excluded.score),
                 events = t.events + excluded.events,
                 last_day = greatest(t.last_day, excluded.last_day)
+            RETURNING t.period, t.target_type, t.target_id, t.rank
+        ),
+        -- A batch only raises scores, so the best rows afterwards are the best of the old top and the
+        -- raised rows that reach its last rank: only those touch trending_top (trimmed below).
+        thresholds AS MATERIALIZED (
+            SELECT
+                k.period,
+                k.target_type,
+                (
+                    SELECT x.rank FROM tally.trending_top AS x
+                    WHERE x.period = k.period AND x.target_type = k.target_type
+                    ORDER BY x.rank DESC, x.target_id
+                    OFFSET tally.top_size() - 1
+                    LIMIT 1
+                ) AS rank
+            FROM (SELECT DISTINCT c.period, c.target_type FROM scored AS c) AS k
+        ),
+        topped AS (
+            INSERT INTO tally.trending_top AS p (period, target_type, target_id, rank)
+            SELECT c.period, c.target_type, c.target_id, c.rank
+            FROM (
+                -- Only the batch's own best top_size() rows can be among the best afterwards.
+                SELECT
+                    r.*,
+                    row_number() OVER (PARTITION BY r.period, r.target_type ORDER BY r.rank DESC, r.target_id) AS n
+                FROM scored AS r
+            ) AS c
+            INNER JOIN thresholds AS h ON h.period = c.period AND h.target_type = c.target_type
+            WHERE c.n <= tally.top_size() AND (h.rank IS NULL OR c.rank >= h.rank)
+            ON CONFLICT (period, target_type, target_id) DO UPDATE SET rank = excluded.rank
         ),
         per_type AS (
             SELECT
@@ -145,6 +175,20 @@ BEGIN
             (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
             ARRAY(SELECT u.tag FROM updated AS u)
         INTO v_events, v_tags;
+
+        -- Trim the top back to top_size() rows per period and type (by ctid: one pass, whatever the
+        -- planner believes about a table autovacuum has not analysed yet).
+        DELETE FROM tally.trending_top AS p
+        WHERE p.ctid = ANY (ARRAY(
+            SELECT r.ctid
+            FROM (
+                SELECT
+                    t.ctid,
+                    row_number() OVER (PARTITION BY t.period, t.target_type ORDER BY t.rank DESC, t.target_id) AS n
+                FROM tally.trending_top AS t
+            ) AS r
+            WHERE r.n > tally.top_size()
+        ));
 
         UPDATE tally.rollup_state AS s SET snapshot = v_snapshot, rolled_up_below = v_xmin, last_run_at = now();
         PERFORM tally.summarize_new_events();

@@ -9,7 +9,8 @@ AS $$
 /*
  * Brings the trending windows to today (UTC), idempotently: the daily step. For each period it
  * subtracts the days that left the window since trending_state.day (however many days were missed)
- * and deletes the targets whose last active day left it, so no float residue stays behind. Reads
+ * and deletes the targets whose last active day left it, so no float residue stays behind, then
+ * refills tally.trending_top (subtractions can reorder anything). Reads
  * only the daily rows of the leaving days (the primary key of daily_counts starts with day).
  * Rebuilds instead (tally.rebuild_trending()) when there are no scores yet, the half-life or a kind
  * weight changed, the days moved backwards, or the landmark is due for a re-base.
@@ -60,6 +61,7 @@ BEGIN
     WHERE t.period = x.period AND t.target_type = x.target_type AND t.target_id = x.target_id;
 
     DELETE FROM tally.trending_scores AS t WHERE t.last_day <= v_today - t.period;
+    PERFORM tally.rebuild_top();
     UPDATE tally.trending_state AS s SET day = v_today;
     RETURN 'stepped';
 END

@@ -54,6 +54,7 @@ BEGIN
         GROUP BY dc.target_type, dc.target_id
     ) AS d;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    PERFORM tally.rebuild_top();
 
     INSERT INTO tally.trending_state AS s (singleton, epoch, day, half_life, weights)
     VALUES (true, v_epoch, v_today, v_half_life, tally.trending_weights())

@@ -18,8 +18,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 /*
- * The top `lim` listed targets of a type by trending score, from tally.trending_scores (a range of
- * its rank index; no events or daily rows are read), as of the last rollup. score is the
+ * The top `lim` listed targets of a type by trending score, from tally.trending_top (a range of its
+ * rank index; no events or daily rows are read), as of the last rollup. score is the
  * backward-decayed value sum(count * weight * 0.5 ^ (age in days / half-life)) on the windows' day.
  * Listing is decided now, through the registry (tally_host.lookup(), as tally_host_access): a target
  * made private leaves the list at once. Candidates are read best first, lim + 16 at a time, so a few
@@ -57,19 +57,36 @@ BEGIN
     LOOP
         RETURN QUERY
         WITH candidates AS MATERIALIZED (
-            SELECT c.target_id, c.score, c.rank
-            FROM tally.trending_scores AS c
-            WHERE c.period = v_period AND c.target_type = trending.target_type
-            ORDER BY c.rank DESC, c.target_id
+            -- The best rows come from trending_top (a range of its index); past its top_size() rows,
+            -- which only many unlisted targets at the top can reach, from a sort of the scores.
+            SELECT t.target_id, t.rank
+            FROM tally.trending_top AS t
+            WHERE v_offset + v_batch <= tally.top_size() AND t.period = v_period AND t.target_type = trending.target_type
+            ORDER BY t.rank DESC, t.target_id
             OFFSET v_offset
             LIMIT v_batch
+        ),
+        overflow AS MATERIALIZED (
+            SELECT t.target_id, t.rank
+            FROM tally.trending_scores AS t
+            WHERE v_offset + v_batch > tally.top_size() AND t.period = v_period AND t.target_type = trending.target_type
+            ORDER BY t.rank DESC, t.target_id
+            OFFSET v_offset
+            LIMIT v_batch
+        ),
+        ranked AS MATERIALIZED (
+            SELECT c.target_id, c.rank FROM candidates AS c
+            UNION ALL
+            SELECT o.target_id, o.rank FROM overflow AS o
         )
-        SELECT h.slug, c.target_id, c.score * v_factor, h.views, h.copies, h.downloads, h.uses
-        FROM candidates AS c
-        INNER JOIN tally_host.lookup(trending.target_type, ARRAY(SELECT x.target_id FROM candidates AS x)) AS h
-            ON h.target_id = c.target_id
+        SELECT h.slug, r.target_id, s.score * v_factor, h.views, h.copies, h.downloads, h.uses
+        FROM ranked AS r
+        INNER JOIN tally.trending_scores AS s
+            ON s.period = v_period AND s.target_type = trending.target_type AND s.target_id = r.target_id
+        INNER JOIN tally_host.lookup(trending.target_type, ARRAY(SELECT x.target_id FROM ranked AS x)) AS h
+            ON h.target_id = r.target_id
         WHERE h.listed
-        ORDER BY c.rank DESC, c.target_id
+        ORDER BY r.rank DESC, r.target_id
         LIMIT v_want;
         GET DIAGNOSTICS v_got = ROW_COUNT;
         v_want := v_want - v_got;
@@ -77,7 +94,6 @@ BEGIN
         EXIT WHEN v_want = 0 OR NOT EXISTS (
             SELECT 1 FROM tally.trending_scores AS c
             WHERE c.period = v_period AND c.target_type = trending.target_type
-            ORDER BY c.rank DESC, c.target_id
             OFFSET v_offset
             LIMIT 1
         );

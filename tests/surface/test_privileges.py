@@ -106,7 +106,8 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted and round_score must stay inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, round_score and top_size must stay
+    # inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
@@ -115,7 +116,7 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
     """).fetchall()
     assert sorted(r[0] for r in rows) == [
         "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
-        "tally.rollup_job()", "tally.round_score(double precision)"]
+        "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()"]
 
 
 def test_every_tally_function_has_a_comment(db):

@@ -119,3 +119,41 @@ def test_rebuild_is_for_admins_and_agrees_with_the_kept_scores(db, targets, cloc
     clock(admin, "2026-11-22 18:00:00+00")
     admin.execute("SELECT tally.rebuild_trending()")
     assert db.execute("SELECT period, target_id, rank FROM tally.trending_scores ORDER BY 1, 2").fetchall() == kept
+
+
+TOP_INVARIANT = """
+SELECT (SELECT array_agg(target_id ORDER BY rank DESC, target_id) FROM tally.trending_top
+        WHERE period = %(period)s AND target_type = 'snippet')
+     = (SELECT array_agg(target_id) FROM (
+            SELECT target_id FROM tally.trending_scores WHERE period = %(period)s AND target_type = 'snippet'
+            ORDER BY rank DESC, target_id LIMIT tally.top_size()) AS best)
+"""
+
+
+def test_the_top_table_holds_exactly_the_best_scores_across_batches_and_steps(db, clock):
+    db.execute("INSERT INTO tally.snippets (id, slug) SELECT 'n' || g, 'n' || g FROM generate_series(1, 2600) AS g")
+    rng = random.Random(7)
+    day = date(2026, 11, 1)
+    for step in range(6):
+        ids = rng.sample(range(1, 2601), 900)
+        db.execute("INSERT INTO tally.events (created_at, target_type, target_id, kind) "
+                   "SELECT %s::timestamptz, 'snippet', 'n' || i, 'copy' FROM unnest(%s::int[]) AS i, "
+                   "generate_series(1, 1 + i %% 5)", [f"{day} 12:00:00+00", ids])
+        rollup_on(db, clock, day)
+        for period in (7, 30):
+            assert scalar(db, TOP_INVARIANT, {"period": period}), (step, period)
+        day += timedelta(days=rng.choice([1, 1, 3]))
+    assert scalar(db, "SELECT count(*) FROM tally.trending_top WHERE period = 30") == 2000
+
+
+def test_more_unlisted_targets_than_the_top_holds_still_leave_a_full_list(db, targets, clock):
+    shown = [targets(slug=f"shown{i}") for i in range(3)]
+    for i, sid in enumerate(shown):
+        insert_events(db, date(2026, 11, 25), sid, "copy", i + 1)
+    rollup_on(db, clock, date(2026, 11, 25))
+    # 2,100 better-scored targets that are not listed (here: not in the host table at all).
+    db.execute("INSERT INTO tally.trending_scores SELECT 7, 'snippet', 'ghost' || g, 1e6 + g, 1e6 + g, 1, "
+               "'2026-11-25' FROM generate_series(1, 2100) AS g")
+    db.execute("SELECT tally.rebuild_top()")
+    assert [r[0] for r in db.execute("SELECT slug FROM tally.trending('snippet', '7d', 3)")] == \
+        ["shown2", "shown1", "shown0"]
