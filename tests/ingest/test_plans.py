@@ -1,0 +1,38 @@
+"""log_event's plans probe indexes, whatever the statistics say: a plan that hashes a side table is
+fine on one user agent and falls 15x on twenty thousand."""
+
+import pytest
+
+from tests.conftest import log
+
+# Tables that grow with traffic (kinds and target_types hold a handful of rows: a scan is right there).
+SIDE_TABLES = ["user_agents", "event_ids", "debounce", "rate_limit_state", "snippets"]
+
+
+def nested_plans(db, call):
+    """The plans of every statement log_event runs (auto_explain, sent to this session)."""
+    messages: list[str] = []
+    db.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    db.execute("LOAD 'auto_explain'")
+    db.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;"
+               "SET client_min_messages = log")
+    call()
+    db.execute("SET client_min_messages = notice")
+    return "\n".join(messages)
+
+
+@pytest.mark.parametrize("analysed", [True, False])
+def test_log_event_probes_indexes_with_20000_known_user_agents(db, targets, analysed):
+    sid = targets()
+    db.execute("INSERT INTO tally.user_agents (hash, user_agent, is_bot, last_used) "
+               "SELECT md5('Agent/' || g)::uuid, 'Agent/' || g, false, current_date FROM generate_series(1, 20000) g")
+    db.execute("ANALYZE tally.user_agents")
+    if not analysed:  # as a database restored without statistics, or one-row tables autovacuum never analysed
+        db.execute("UPDATE pg_class SET reltuples = -1, relpages = 10 "
+                   "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass)")
+    plans = nested_plans(db, lambda: log(db, "snippet", sid, "view", ip="203.0.113.9", user_agent="Agent/77",
+                                         event_id="8c0f2d5e-3c5b-4a55-9d1e-5c0b7f6a1d22"))
+    assert "Query Text" in plans
+    for table in SIDE_TABLES:
+        assert f"Seq Scan on {table}" not in plans, table
+    assert "Index Scan using user_agents_hash_key" in plans
