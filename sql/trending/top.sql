@@ -21,23 +21,25 @@ SET jit = off
 AS $$
 /*
  * Refills tally.trending_top from tally.trending_scores: the best top_size() rows per period and type.
- * After the daily step (subtractions can reorder anything) and after a rebuild of the scores. One
- * sort of the scores table, no index on it. SECURITY DEFINER: writes tables only the owner may touch.
+ * After the daily step (subtractions can reorder anything) and after a rebuild of the scores: one
+ * bounded top-N sort per registered type and period (the scores have no rank index, on purpose).
+ * Scores of types no longer registered are left out: trending() refuses those types.
+ * SECURITY DEFINER: writes tables only the owner may touch.
  */
 BEGIN
     DELETE FROM tally.trending_top;
+    -- Per registered type and period, a bounded top-N sort of its scores (no full sort, no window).
     INSERT INTO tally.trending_top (period, target_type, target_id, rank)
-    SELECT r.period, r.target_type, r.target_id, r.rank
-    FROM (
-        SELECT
-            s.period,
-            s.target_type,
-            s.target_id,
-            s.rank,
-            row_number() OVER (PARTITION BY s.period, s.target_type ORDER BY s.rank DESC, s.target_id) AS n
+    SELECT w.period, b.target_type, b.target_id, b.rank
+    FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
+    CROSS JOIN tally.target_types AS t
+    CROSS JOIN LATERAL (
+        SELECT s.target_type, s.target_id, s.rank
         FROM tally.trending_scores AS s
-    ) AS r
-    WHERE r.n <= tally.top_size();
+        WHERE s.period = w.period AND s.target_type = t.target_type
+        ORDER BY s.rank DESC, s.target_id
+        LIMIT tally.top_size()
+    ) AS b;
 END
 $$;
 
