@@ -12,10 +12,11 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 /*
- * Counts one call of this address (its tally.ip_bucket()) and of this user for p_kind in the fixed window starting at p_window, and
- * says whether either goes past its limit (NULL: no limit). Both keys are counted in one statement,
- * locking their rows in the same order for every caller; rejected calls are added to
- * tally.rate_limit_rejections per key ('ip:ADDRESS', 'ip:PREFIX/64', 'ip:unparsable' or 'user:ID'), which the admin view reads. Fixed
+ * Counts one call of this address bucket (log_event's ip_key) and of this user for p_kind in the
+ * fixed window starting at p_window, and says whether either goes past its limit (NULL: no limit).
+ * Both keys are counted in one statement, locking their rows in the same order for every caller;
+ * rejected calls are added to tally.rate_limit_rejections per key ('ip:ADDRESS', 'ip:PREFIX/64',
+ * 'ip:unparsable' or 'user:ID'), which the admin view reads. Fixed
  * windows allow up to twice a limit across a window boundary: the price of one upsert per key per
  * call instead of a log of timestamps.
  */

@@ -9,7 +9,7 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 /*
  * Installs (or replaces) this database's pg_cron jobs and returns their names:
- *   tally_rollup@<db>        CALL tally.rollup_job()  - rollup, then refresh trending
+ *   tally_rollup@<db>        CALL tally.rollup_job()  - counters, daily counts, trending scores
  *   tally_housekeeping@<db>  SELECT tally.housekeeping()
  *   tally_prune_runs@<db>    deletes this database's tally job runs older than settings.run_retention
  *                            from cron.job_run_details (pg_cron never does); runs in pg_cron's

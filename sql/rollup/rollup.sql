@@ -26,8 +26,9 @@ AS $rollup$
  * across rollups delays only its own events, however long it stays open, and is counted by the first
  * rollup after its commit. Cost: txids below the previous snapshot's xmin were all visible then, and
  * txids at or above this snapshot's xmax are not visible now, so the batch is a BRIN range scan of
- * [previous xmin, current xmax); the visibility functions run only for txids inside either
- * snapshot's in-progress range.
+ * [previous xmin, current xmax) filtered by tally.counted() of both snapshots (inlined; with the
+ * snapshots known to the custom plan, its bounds are constants and the visibility test runs only
+ * for txids inside either snapshot's in-progress range).
  *
  * Atomic: the batch is one transaction; a rollup that dies applies nothing and the next one counts
  * everything. Concurrent rollups: the second finds the advisory lock taken and returns 'skipped'.
@@ -43,13 +44,11 @@ DECLARE
     v_previous pg_snapshot;
     v_snapshot pg_snapshot := pg_current_snapshot();
     v_from bigint;
-    v_previous_xmax bigint;
     v_xmin bigint;
     v_below bigint;
     v_events bigint;
     v_tags text [];
     v_trending tally.trending_state;
-    v_half_life_days double precision;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(v_lock) THEN
         INSERT INTO tally.rollup_runs (started_at, finished_at, status)
@@ -61,13 +60,11 @@ BEGIN
     BEGIN
         SELECT s.snapshot INTO v_previous FROM tally.rollup_state AS s FOR UPDATE;
         v_from := pg_snapshot_xmin(v_previous)::text::bigint;
-        v_previous_xmax := pg_snapshot_xmax(v_previous)::text::bigint;
         v_xmin := pg_snapshot_xmin(v_snapshot)::text::bigint;
         v_below := pg_snapshot_xmax(v_snapshot)::text::bigint;
         -- The trending windows end today before this batch is added to them (the daily step).
         PERFORM tally.advance_trending();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
-        v_half_life_days := extract(EPOCH FROM v_trending.half_life) / 86400;
 
         WITH batch AS MATERIALIZED (
             SELECT
@@ -78,8 +75,7 @@ BEGIN
                 count(*) AS n
             FROM tally.events AS e
             WHERE e.txid >= v_from AND e.txid < v_below
-                AND (e.txid < v_xmin OR pg_visible_in_snapshot(e.txid::text::xid8, v_snapshot))
-                AND (e.txid >= v_previous_xmax OR NOT pg_visible_in_snapshot(e.txid::text::xid8, v_previous))
+                AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
             GROUP BY 1, 2, 3, 4
         ),
         daily AS (
@@ -97,7 +93,7 @@ BEGIN
                     b.target_type,
                     b.target_id,
                     sum(b.n * k.weight::double precision
-                        * power(2::double precision, (b.day - v_trending.epoch) / v_half_life_days)) AS score,
+                        * tally.growth(v_trending.epoch, b.day, v_trending.half_life)) AS score,
                     sum(b.n)::bigint AS events,
                     max(b.day) AS last_day
                 FROM batch AS b

@@ -42,6 +42,8 @@ BEGIN
     -- Operators: tally_admin is a member of tally_app, plus monitoring and the jobs' work.
     GRANT SELECT ON tally.rate_limit_log, tally.discard_log, tally.job_status, tally.rollup_runs TO tally_admin;
     GRANT SELECT ON tally.trending_7d, tally.trending_30d TO tally_admin;
+    -- The trending views call it; a pure function of its arguments, inlined when granted.
+    GRANT EXECUTE ON FUNCTION tally.growth(date, date, interval) TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.high_volume_ips(interval, integer) TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.rollup() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.refresh_trending(), tally.rebuild_trending() TO tally_admin;

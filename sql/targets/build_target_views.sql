@@ -78,8 +78,7 @@ SELECT
     t.target_type,
     t.target_id,
     t.slug,
-    ts.score * power(2::double precision, -((st.day - st.epoch) / (extract(EPOCH FROM st.half_life) / 86400)))
-        AS score,
+    ts.score * tally.growth(st.day, st.epoch, st.half_life) AS score,
     ts.events,
     t.views,
     t.copies,

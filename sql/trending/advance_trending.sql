@@ -22,14 +22,12 @@ DECLARE
     v_today date := (tally.now() AT TIME ZONE 'UTC')::date;
     v_state tally.trending_state;
     v_half_life interval;
-    v_days double precision;
 BEGIN
     PERFORM pg_advisory_xact_lock(v_lock);
     SELECT * INTO v_state FROM tally.trending_state AS s FOR UPDATE;
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
-    v_days := extract(EPOCH FROM v_half_life) / 86400;
     IF v_state IS NULL OR v_state.half_life <> v_half_life OR v_state.weights <> tally.trending_weights()
-        OR v_today < v_state.day OR (v_today - v_state.epoch) / v_days > 200 THEN
+        OR v_today < v_state.day OR tally.growth(v_state.epoch, v_today, v_half_life) > 2::double precision ^ 200 THEN
         PERFORM tally.rebuild_trending();
         RETURN 'rebuilt';
     END IF;
@@ -47,8 +45,7 @@ BEGIN
             w.period,
             dc.target_type,
             dc.target_id,
-            sum(dc.count * k.weight::double precision * power(2::double precision, (dc.day - v_state.epoch) / v_days))
-                AS score,
+            sum(dc.count * k.weight::double precision * tally.growth(v_state.epoch, dc.day, v_state.half_life)) AS score,
             sum(dc.count)::bigint AS events
         FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
         CROSS JOIN LATERAL (

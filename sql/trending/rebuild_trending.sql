@@ -22,12 +22,10 @@ DECLARE
     v_today date := (tally.now() AT TIME ZONE 'UTC')::date;
     v_epoch date := v_today - 29;
     v_half_life interval;
-    v_days double precision;
     v_rows bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(v_lock);
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
-    v_days := extract(EPOCH FROM v_half_life) / 86400;
 
     DELETE FROM tally.trending_scores;
     INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, last_day)
@@ -44,8 +42,7 @@ BEGIN
         SELECT
             dc.target_type,
             dc.target_id,
-            sum(dc.count * k.weight::double precision * power(2::double precision, (dc.day - v_epoch) / v_days))
-                AS score,
+            sum(dc.count * k.weight::double precision * tally.growth(v_epoch, dc.day, v_half_life)) AS score,
             sum(dc.count)::bigint AS events,
             max(dc.day) AS last_day
         FROM tally.daily_counts AS dc

@@ -36,3 +36,24 @@ $$;
 
 COMMENT ON FUNCTION tally.trending_weights() IS
 'The kind weights as text (kind=weight,...), stored with the scores to notice a change.';
+
+CREATE OR REPLACE FUNCTION tally.growth(from_day date, to_day date, half_life interval)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+    -- 2 ^ ((to_day - from_day) / half-life in days): the forward-decay weight of to_day measured from
+    -- the landmark from_day, and (days swapped) the factor that turns forward-decayed scores back
+    -- into backward-decayed ones. The one place the formula lives: the rollup adds and the daily step
+    -- subtracts with it, so both must compute the very same doubles. No SET clause so that it inlines
+    -- (see clean_text); it names only pg_catalog objects and operators.
+    SELECT 2::pg_catalog.float8 OPERATOR(pg_catalog.^) (
+        (to_day OPERATOR(pg_catalog.-) from_day)::pg_catalog.float8
+        OPERATOR(pg_catalog./)
+        (pg_catalog.date_part('epoch', half_life) OPERATOR(pg_catalog./) 86400)
+    )
+$$;
+
+COMMENT ON FUNCTION tally.growth(date, date, interval) IS
+'2 ^ ((to_day - from_day) / half_life in days): forward-decay weight of a day, or (swapped) the backward factor.';

@@ -48,7 +48,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'period must be ''7d'' or ''30d''';
     END IF;
     -- Forward-decayed scores times 2^-((day - epoch) / half-life) are the backward-decayed ones.
-    SELECT power(2::double precision, -((s.day - s.epoch) / (extract(EPOCH FROM s.half_life) / 86400)))
+    SELECT tally.growth(s.day, s.epoch, s.half_life)
     INTO v_factor
     FROM tally.trending_state AS s;
 

@@ -106,7 +106,7 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, round_score and top_size must stay
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score and top_size must stay
     # inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
@@ -115,7 +115,7 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
           AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
     """).fetchall()
     assert sorted(r[0] for r in rows) == [
-        "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
+        "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)", "tally.growth(date,date,interval)",
         "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()"]
 
 
