@@ -32,6 +32,7 @@ SCENARIOS: dict[str, Scenario] = {
     "P5": lambda conn, dsn, scale: scenarios.p5_trending(conn, scale),
     "P6": lambda conn, dsn, scale: scenarios.p6_upkeep_scaling(conn, scale),
     "P7": scenarios.p7_storage,
+    "P8": scenarios.p8_privacy,
 }
 
 

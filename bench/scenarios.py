@@ -1,4 +1,4 @@
-"""The benchmark scenarios P1-P7 (see bench/RESULTS.md). Every figure is measured beside its baseline
+"""The benchmark scenarios P1-P8 (see bench/RESULTS.md). Every figure is measured beside its baseline
 in the same run; data is generated inside PostgreSQL (generate_series), never row by row from Python."""
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ class Scale:
     entities: int = 100_000  # P5
     refresh_small: int = 1_000_000  # P6
     refresh_large: int = 10_000_000  # P6
+    privacy_events: int = 10_000_000  # P8: raw events for the housekeeping run
 
     @classmethod
     def quick(cls) -> Scale:
         return cls(clients=4, seconds=2, history=100_000, batch=10_000, pending=50_000, targets=1_000,
-                   entities=2_000, refresh_small=20_000, refresh_large=100_000)
+                   entities=2_000, refresh_small=20_000, refresh_large=100_000,
+                   privacy_events=100_000)
 
 
 @dataclass
@@ -354,3 +356,72 @@ def p7_storage(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Re
         Result("P7 storage", "debounce + rate-limit rows left after housekeeping", float(side[0] + side[1]), None,
                "rows", None, "0 (bounded by pruning)", side[0] + side[1] == 0),
     ]
+
+
+# P8's baseline: the same log_event with an unkeyed visitor key (the previous release's md5), made by
+# replacing tally.visitor_key in the benchmark's own database only.
+UNKEYED_VISITOR_KEY = """
+CREATE OR REPLACE FUNCTION tally.visitor_key(inner_pad bytea, outer_pad bytea, identity text)
+RETURNS uuid LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT pg_catalog.md5(identity)::uuid $$
+"""
+
+
+def _events_bytes(conn: psycopg.Connection[Any]) -> tuple[int, float, float]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM tally.events), (SELECT sum(pg_total_relation_size(i.inhrelid))"
+        " FROM pg_inherits AS i WHERE i.inhparent = 'tally.events'::regclass),"
+        " (SELECT avg(pg_column_size(e.*)) FROM tally.events AS e)").fetchone()
+    assert row is not None
+    return int(row[0]), float(row[1]), float(row[2])
+
+
+def p8_privacy(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
+    seed_targets(conn, 1000)
+    log_script, _ = _scripts(conn, spread=True)
+    keyed_definition = conn.execute("SELECT pg_get_functiondef('tally.visitor_key(bytea, bytea, text)'::regprocedure)"
+                                    ).fetchone()
+    assert keyed_definition is not None
+    keyed, unkeyed = [], []
+    for _ in range(3):  # interleaved: this machine's throughput drifts more than the difference measured
+        keyed.append(pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=True))
+        conn.execute(UNKEYED_VISITOR_KEY)
+        try:
+            unkeyed.append(pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds,
+                                   synchronous_commit=True))
+        finally:
+            conn.execute(keyed_definition[0])
+    ratios = sorted(k / u for k, u in zip(keyed, unkeyed, strict=True))
+    results = [ratio_result(
+        "P8 privacy", "log_event with the HMAC visitor key / with an unkeyed md5", statistics.median(keyed),
+        statistics.median(unkeyed), "calls/s", ">= 0.95x", at_least(0.95),
+        f"median of 3 interleaved pairs; pair ratios {ratios[0]:.3f}-{ratios[-1]:.3f}; synchronous_commit=on")]
+
+    # Housekeeping at scale, as it runs in production: events over 30 days, then one run per day (each
+    # clearing the day that left the 7-day abuse window), with a VACUUM between runs as autovacuum would.
+    conn.execute("TRUNCATE tally.events")
+    bulk_events(conn, scale.privacy_events, 1000, days=30)
+    conn.execute("VACUUM ANALYZE tally.events")
+    n, before, width_before = _events_bytes(conn)
+    conn.execute("UPDATE tally.settings SET clock_override = true")
+    days = []
+    for back in range(22, -1, -1):
+        conn.execute("SELECT set_config('tally.clock', (now() - %s * interval '1 day')::text, false)", [back])
+        days.append(timed(conn, "SELECT tally.housekeeping()"))
+        conn.execute("VACUUM tally.events")
+    idle = timed(conn, "SELECT tally.housekeeping()")  # nothing crossed the cutoff since the last run
+    cleared = conn.execute("SELECT count(*) FILTER (WHERE ip IS NULL) FROM tally.events").fetchone()
+    conn.execute("ANALYZE tally.events")
+    _, after, width_after = _events_bytes(conn)
+    daily = statistics.median(days[1:])  # the first run also clears the oldest, partial day
+    results += [
+        Result("P8 privacy", f"housekeeping run clearing one day ({n / 30:,.0f} events) of {n:,}",
+               daily, idle, "s", daily / idle if idle else None, "(reported)", None,
+               f"median of 22 daily runs ({min(days[1:]):.2f}-{max(days[1:]):.2f} s); baseline: a run with "
+                     "nothing to clear"),
+        Result("P8 privacy", "table + index bytes per event after 23 daily clearings (VACUUM, not FULL)", after / n,
+               before / n, "B", after / before, "<= 1.1x", after <= before * 1.1,
+               f"rows cleared {cleared[0] if cleared else 0:,}; average row {width_before:.0f} -> {width_after:.0f} B;"
+               " baseline: before any clearing"),
+    ]
+    return results

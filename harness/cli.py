@@ -67,11 +67,8 @@ def migrate_command(
     except MigrationError as exc:
         console.print(f"[red]migration refused:[/red] {exc}")
         raise typer.Exit(1) from exc
-    verb = "would apply" if dry_run else "applied"
-    lines = plan.describe()
-    console.print(f"{verb} {len(lines)} file(s)")
-    for line in lines:
-        console.print(f"  {line}")
+    for line in plan.summary(dry_run):
+        console.print(line, highlight=False)
 
 
 @app.command()

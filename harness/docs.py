@@ -34,20 +34,39 @@ ORDER BY n.nspname DESC, p.proname, pg_get_function_identity_arguments(p.oid)
 
 RELATIONS = """
 SELECT
+    c.oid,
     c.relname,
     CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'table' END AS kind,
     obj_description(c.oid, 'pg_class') AS comment,
-    ARRAY(
-        SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
-            || coalesce(' - ' || col_description(c.oid, a.attnum), '')
-        FROM pg_attribute AS a
-        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-        ORDER BY a.attnum
-    ) AS columns
+    coalesce(array_to_string(ARRAY(
+        SELECT r.rolname FROM pg_roles AS r
+        WHERE r.rolname IN ('tally_app', 'tally_admin') AND has_table_privilege(r.oid, c.oid, 'SELECT')
+          AND NOT (r.rolname = 'tally_admin' AND has_table_privilege('tally_app', c.oid, 'SELECT'))
+        ORDER BY r.rolname), ', '), '') AS granted
 FROM pg_class AS c
 WHERE c.relnamespace = 'tally'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
 ORDER BY CASE c.relkind WHEN 'v' THEN 0 WHEN 'm' THEN 1 ELSE 2 END, c.relname
 """
+
+COLUMNS = """
+SELECT
+    a.attname,
+    format_type(a.atttypid, a.atttypmod),
+    a.attnotnull,
+    pg_get_expr(d.adbin, d.adrelid) AS default_value,
+    col_description(a.attrelid, a.attnum) AS comment
+FROM pg_attribute AS a
+LEFT JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+# Column comments that start with this mark the columns holding personal data (README "Personal data").
+PERSONAL = "Personal data"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def render(conn: psycopg.Connection[Any]) -> str:
@@ -86,13 +105,22 @@ def render(conn: psycopg.Connection[Any]) -> str:
         lines.append("")
         lines.append(comment or "(no comment)")
         lines.append("")
-    lines += ["## Tables and views", ""]
-    for name, kind, comment, columns in conn.execute(RELATIONS):
+    lines += ["## Tables and views", "",
+              f"Columns marked **{PERSONAL.lower()}** hold personal data; see the README's \"Personal data\".", ""]
+    for oid, name, kind, comment, granted in conn.execute(RELATIONS).fetchall():
         lines.append(f"### `tally.{name}` ({kind})")
+        lines.append("")
+        lines.append(f"*SELECT: {granted}*" if granted else "*SELECT: owner and superusers only*")
         lines.append("")
         lines.append(comment or "(no comment)")
         lines.append("")
-        lines.extend(f"- `{column.split(' - ')[0]}`" + (f": {column.split(' - ', 1)[1]}" if " - " in column else "")
-                     for column in columns)
+        lines.append("| column | type | null | default | description |")
+        lines.append("|---|---|---|---|---|")
+        for column, type_, not_null, default, description in conn.execute(COLUMNS, [oid]):
+            text = description or "(no comment)"
+            if text.startswith(PERSONAL):
+                text = f"**{PERSONAL.lower()}**" + text[len(PERSONAL):]
+            lines.append(f"| `{column}` | {_cell(type_)} | {'' if not_null else 'yes'} | "
+                         f"{_cell(f'`{default}`') if default else ''} | {_cell(text)} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -47,6 +47,15 @@ CREATE TABLE IF NOT EXISTS tally.schema_definitions (
     checksum text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 );
+COMMENT ON TABLE tally.schema_migrations IS 'Migrations applied (migrations/NNNN_*.sql), by the harness''s runner.';
+COMMENT ON COLUMN tally.schema_migrations.version IS 'The file''s number.';
+COMMENT ON COLUMN tally.schema_migrations.name IS 'The file''s name.';
+COMMENT ON COLUMN tally.schema_migrations.checksum IS 'sha256 of the file: an applied migration must not change.';
+COMMENT ON COLUMN tally.schema_migrations.applied_at IS 'When it was applied.';
+COMMENT ON TABLE tally.schema_definitions IS 'Definition files (sql/) as last applied; re-applied when changed.';
+COMMENT ON COLUMN tally.schema_definitions.path IS 'Path under sql/.';
+COMMENT ON COLUMN tally.schema_definitions.checksum IS 'sha256 of the file when last applied.';
+COMMENT ON COLUMN tally.schema_definitions.applied_at IS 'When it was last applied.';
 """
 
 
@@ -77,9 +86,26 @@ class Plan:
     migrations: list[SqlFile] = field(default_factory=list)
     definitions: list[SqlFile] = field(default_factory=list)
 
+    @property
+    def always(self) -> list[SqlFile]:
+        """Definitions marked tally:always: they run on every migrate, so they are not news."""
+        return [d for d in self.definitions if ALWAYS in d.first_line]
+
     def describe(self) -> list[str]:
+        """The migrations and the changed definitions, without the always-run files."""
         lines = [f"migration {m.path.name}" for m in self.migrations]
-        lines += [f"definition {d.key}" for d in self.definitions]
+        lines += [f"definition {d.key}" for d in self.definitions if ALWAYS not in d.first_line]
+        return lines
+
+    def summary(self, dry_run: bool) -> list[str]:
+        """What a migrate did or would do, for people: 'up to date' when only always-run files ran."""
+        changes = self.describe()
+        always = ", ".join(d.key for d in self.always)
+        verb = "would apply" if dry_run else "applied"
+        lines = [f"{verb} {len(changes)} file(s)" if changes else "up to date"]
+        lines += [f"  {line}" for line in changes]
+        if always:
+            lines.append(f"{'would run' if dry_run else 'ran'} on every migrate: {always}")
         return lines
 
 
@@ -192,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except MigrationError as exc:
         print(f"migration refused: {exc}")
         return 1
-    for line in plan.describe():
-        print(("would apply " if args.dry_run else "applied ") + line)
+    print("\n".join(plan.summary(args.dry_run)))
     return 0
 
 

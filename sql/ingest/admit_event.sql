@@ -13,7 +13,8 @@ AS $$
  *
  * The row's target_id becomes the host key's canonical text ('043' -> '43' for a numeric key,
  * lower-case for a uuid) before the debounce claim, so that every count and guard keys on one
- * spelling. The host row is read by tally_host.probe(), as tally_host_access.
+ * spelling. The host row is read by tally_host.probe(), as tally_host_access. previous_visitor (the
+ * identity's key under yesterday's salt, near midnight) is passed to the debounce check and cleared.
  */
 DECLARE
     v_reason tally.outcome;
@@ -30,9 +31,12 @@ BEGIN
         NEW.target_id := v_target.canonical_id;
     END IF;
     IF v_reason IS NULL AND NEW.visitor IS NOT NULL
-        AND tally.debounced(NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at) THEN
+        AND tally.debounced(
+            NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at, NEW.previous_visitor
+        ) THEN
         v_reason := 'debounced';
     END IF;
+    NEW.previous_visitor := NULL;  -- only an argument of the debounce check; never stored
     IF v_reason IS NULL THEN
         RETURN NEW;
     END IF;

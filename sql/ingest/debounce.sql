@@ -1,8 +1,9 @@
--- The earlier name of tally.debounced(), replaced below.
+-- Earlier signatures of tally.debounced(), replaced below.
 DROP FUNCTION IF EXISTS tally.claim_debounce(text, text, text, uuid, timestamptz, interval);
+DROP FUNCTION IF EXISTS tally.debounced(text, text, text, uuid, timestamptz);
 
 CREATE OR REPLACE FUNCTION tally.debounced(
-    p_target_type text, p_target_id text, p_kind text, p_visitor uuid, p_at timestamptz
+    p_target_type text, p_target_id text, p_kind text, p_visitor uuid, p_at timestamptz, p_previous uuid
 )
 RETURNS boolean
 LANGUAGE plpgsql
@@ -14,13 +15,35 @@ AS $$
  * (tally.kinds.debounce) before p_at; otherwise claims the slot and returns false. Kinds without a
  * window are never debounced.
  *
- * One statement, no SELECT-then-INSERT: concurrent claims of the same key queue on the unique index,
- * and each re-evaluates the ON CONFLICT condition against the winner's committed row, so exactly one
- * of them is admitted. An admission does not extend the window; debounced calls leave last_at alone.
+ * One statement per slot, no SELECT-then-INSERT: concurrent claims of the same key queue on the
+ * unique index, and each re-evaluates the ON CONFLICT condition against the winner's committed row,
+ * so exactly one of them is admitted. An admission does not extend the window; debounced calls leave
+ * last_at alone.
+ *
+ * Visitor keys change at UTC midnight (a new salt). p_previous, the same identity's key under the
+ * previous day's salt, is given by log_event while a window that began yesterday can still be open;
+ * its slot is claimed first, by the same rule, so a call shortly after midnight is debounced by an
+ * admission shortly before it, and concurrent calls either side of midnight still admit one. Every
+ * call takes the slots in the same order (previous, then current): no lock cycle between them.
  */
 DECLARE
+    v_window interval;
     v_debounced boolean;
 BEGIN
+    IF p_previous IS NOT NULL THEN
+        SELECT k.debounce INTO v_window FROM tally.kinds AS k WHERE k.kind = p_kind AND k.debounce > interval '0';
+        IF v_window IS NULL THEN
+            RETURN false;
+        END IF;
+        INSERT INTO tally.debounce AS d (key, last_at)
+        VALUES (md5(row(p_target_type, p_target_id, p_kind, p_previous)::text)::uuid, p_at)
+        ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
+        WHERE d.last_at <= excluded.last_at - v_window;
+        IF NOT FOUND THEN
+            RETURN true;
+        END IF;
+    END IF;
+    -- The common case in one statement: the kind's window, and the claim of the current slot.
     WITH k AS (
         SELECT k.debounce FROM tally.kinds AS k WHERE k.kind = p_kind AND k.debounce > interval '0'
     ),
@@ -36,5 +59,6 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION tally.debounced(text, text, text, uuid, timestamptz) IS
-'True when the visitor counted for this target and kind within the kind''s debounce window; otherwise claims the window.';
+COMMENT ON FUNCTION tally.debounced(text, text, text, uuid, timestamptz, uuid) IS
+'True when the visitor counted for this target and kind within the kind''s debounce window (under today''s or, '
+'given, yesterday''s visitor key); otherwise claims the window.';

@@ -34,6 +34,10 @@ AS $$
  * user agent, no event_id); the writes follow in the order rate limit, event_id claim, user agent,
  * event.
  *
+ * Visitor keys: the debounce identity (user, else session, else device) is stored only as an
+ * HMAC under the salt of the UTC day (tally.visitor_key, tally.visitor_salts), plus, for a window
+ * that began before midnight, its key under yesterday's salt for the debounce check alone.
+ *
  * Addresses: the stored ip is the normalised host address (tally.parse_ip); rate limits and the
  * device identity key on its bucket (IPv6 by settings.ipv6_prefix, and one shared bucket for values
  * that are not addresses, so that garbage fails closed), computed in the first query.
@@ -62,7 +66,10 @@ DECLARE
     v_metadata jsonb;
     v_bot boolean;
     v_seen boolean;
+    v_identity text;
+    v_salted boolean;
     v_visitor uuid;
+    v_previous uuid;
     v_step text;
     v_outcome tally.outcome;
 BEGIN
@@ -97,13 +104,13 @@ BEGIN
         -- call is stored (COALESCE does not run the patterns when the verdict is known).
         coalesce(a.is_bot, EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern)),
         EXISTS (SELECT 1 FROM tally.event_ids AS i WHERE i.event_id = log_event.event_id),
-        CASE  -- the debounce identity: user, else session, else device (address bucket + user agent)
-            WHEN log_event.user_id IS NOT NULL THEN md5(row('user', log_event.user_id)::text)::uuid
-            WHEN log_event.session_id IS NOT NULL THEN md5(row('session', log_event.session_id)::text)::uuid
-            WHEN c.ip_key IS NOT NULL THEN md5(row('device', c.ip_key, c.user_agent)::text)::uuid
-        END
+        v.identity,
+        today.day IS NOT NULL,
+        tally.visitor_key(today.inner_pad, today.outer_pad, v.identity),
+        tally.visitor_key(yesterday.inner_pad, yesterday.outer_pad, v.identity)
     INTO v_kind, v_ip_limit, v_user_limit, v_window, v_known_type, v_identifier_max, v_now, v_ip, v_ip_key,
-        v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_seen, v_visitor
+        v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_seen, v_identity, v_salted,
+        v_visitor, v_previous
     FROM tally.settings AS s
     CROSS JOIN LATERAL (
         SELECT
@@ -128,7 +135,22 @@ BEGIN
             tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
         FROM (SELECT tally.parse_ip(log_event.ip) AS ip OFFSET 0) AS a
     ) AS c
+    CROSS JOIN LATERAL (
+        SELECT
+            (c.now AT TIME ZONE 'UTC')::date AS day,
+            -- The debounce identity: user, else session, else device (address bucket + user agent).
+            CASE
+                WHEN log_event.user_id IS NOT NULL THEN row('user', log_event.user_id)::text
+                WHEN log_event.session_id IS NOT NULL THEN row('session', log_event.session_id)::text
+                WHEN c.ip_key IS NOT NULL THEN row('device', c.ip_key, c.user_agent)::text
+            END AS identity
+    ) AS v
     LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind
+    -- The salts that key the identity: today's, and yesterday's while a debounce window that began
+    -- yesterday may still be open (the kind's window after midnight).
+    LEFT JOIN tally.visitor_salts AS today ON today.day = v.day
+    LEFT JOIN tally.visitor_salts AS yesterday
+        ON yesterday.day = v.day - 1 AND c.now < (v.day::timestamp AT TIME ZONE 'UTC') + k.debounce
     -- A probe of the hash index, whatever the planner believes about the other relations: as a plain
     -- join, an unanalysed one-row settings table (estimated at hundreds of rows) made the generic plan
     -- hash all of user_agents on every call (15x slower with 20,000 known user agents).
@@ -140,7 +162,8 @@ BEGIN
         RAISE EXCEPTION USING
             ERRCODE = '22023',
             MESSAGE = format('unknown event kind %s', coalesce(quote_literal(left(log_event.kind, 64)), 'NULL')),
-            HINT = 'the accepted kinds are the rows of tally.kinds';
+            -- Named here: tally_app cannot read tally.kinds.
+            HINT = format('accepted kinds: %s', (SELECT string_agg(k.kind, ', ' ORDER BY k.kind) FROM tally.kinds AS k));
     END IF;
     IF NOT v_known_type THEN
         RAISE EXCEPTION USING
@@ -194,11 +217,18 @@ BEGIN
                     SELECT r.id INTO v_agent_id
                     FROM tally.remember_user_agent(v_user_agent, (v_now AT TIME ZONE 'UTC')::date) AS r;
                 END IF;
+                -- Salts are made ahead (tally.prepare_salts); only when no job has run for days does a
+                -- call create its day's salt, and concurrent first calls then wait for its transaction.
+                IF v_identity IS NOT NULL AND NOT v_salted THEN
+                    SELECT tally.visitor_key(s.inner_pad, s.outer_pad, v_identity) INTO v_visitor
+                    FROM tally.visitor_salt((v_now AT TIME ZONE 'UTC')::date) AS s;
+                END IF;
                 INSERT INTO tally.events (
-                    created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata
+                    created_at, target_type, target_id, kind, user_id, visitor, previous_visitor, ip, user_agent_id,
+                    referrer, metadata
                 ) VALUES (
-                    v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor, v_ip,
-                    v_agent_id, v_referrer, v_metadata
+                    v_now, log_event.target_type, log_event.target_id, v_kind, log_event.user_id, v_visitor,
+                    v_previous, v_ip, v_agent_id, v_referrer, v_metadata
                 );
                 IF FOUND THEN
                     RETURN 'logged';

@@ -91,3 +91,14 @@ LEFT JOIN tally.user_agents AS u ON e.user_agent_id = u.id;
 
 COMMENT ON VIEW tally.event_log IS
 'Raw events with their user agent text. Personal data: the owner''s and superusers'' only.';
+COMMENT ON COLUMN tally.event_log.user_id IS 'Personal data: see tally.events.user_id.';
+COMMENT ON COLUMN tally.event_log.ip IS 'Personal data: see tally.events.ip.';
+COMMENT ON COLUMN tally.event_log.user_agent IS 'Personal data: see tally.user_agents.user_agent.';
+COMMENT ON COLUMN tally.event_log.referrer IS 'Personal data: see tally.events.referrer.';
+COMMENT ON COLUMN tally.event_log.metadata IS 'Personal data: see tally.events.metadata.';
+COMMENT ON COLUMN tally.event_log.id IS 'See tally.events.id.';
+COMMENT ON COLUMN tally.event_log.created_at IS 'See tally.events.created_at.';
+COMMENT ON COLUMN tally.event_log.target_type IS 'See tally.events.target_type.';
+COMMENT ON COLUMN tally.event_log.target_id IS 'See tally.events.target_id.';
+COMMENT ON COLUMN tally.event_log.kind IS 'See tally.events.kind.';
+COMMENT ON COLUMN tally.event_log.visitor IS 'See tally.events.visitor.';

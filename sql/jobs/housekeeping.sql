@@ -14,6 +14,8 @@ AS $$
  *   - rate-limit rejections and rollup runs older than settings.run_retention;
  *   - user agents unused for longer than settings.user_agent_ttl (a bound that holds whatever
  *     event_retention is; events older than that show no user agent);
+ *   - personal data past settings.pii_retention, salts and visitor keys older than yesterday
+ *     (tally.clear_personal_data());
  *   - the per-backend discard counters of past days, folded into one row per day and reason;
  *   - the daily step of the trending windows, should no rollup have run today;
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
@@ -54,6 +56,9 @@ BEGIN
     DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_now - v_settings.user_agent_ttl)::date;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('user_agents', v_rows);
+
+    v_result := v_result || jsonb_build_object('personal_data', tally.clear_personal_data());
+    v_result := v_result || jsonb_build_object('visitor_salts_created', tally.prepare_salts());
 
     WITH folded AS (
         DELETE FROM tally.discards AS d

@@ -59,3 +59,19 @@ COMMENT ON VIEW tally.job_status IS
 'One row per tally pg_cron job (or one row without jobs): schedule, latest run and message, the latest non-skipped '
 'rollup, the rollup lag (age of the oldest event not yet rolled up), and the oldest transaction open since before '
 'the last rollup (pid, age): only its own events wait for it.';
+
+COMMENT ON COLUMN tally.job_status.jobname IS 'pg_cron job name (tally_rollup@DB, tally_housekeeping@DB, tally_prune_runs@DB).';
+COMMENT ON COLUMN tally.job_status.schedule IS 'Its cron schedule (GMT).';
+COMMENT ON COLUMN tally.job_status.active IS 'Whether pg_cron runs it.';
+COMMENT ON COLUMN tally.job_status.last_start IS 'Start of its last run that pg_cron recorded.';
+COMMENT ON COLUMN tally.job_status.last_end IS 'End of that run.';
+COMMENT ON COLUMN tally.job_status.last_status IS 'pg_cron''s status of that run (succeeded, failed, running).';
+COMMENT ON COLUMN tally.job_status.last_message IS 'pg_cron''s message of that run.';
+COMMENT ON COLUMN tally.job_status.last_rollup_at IS 'Start of the last tally.rollup() run (rollup_runs), however it was called.';
+COMMENT ON COLUMN tally.job_status.last_rollup_status IS 'ok, skipped or failed.';
+COMMENT ON COLUMN tally.job_status.last_rollup_error IS 'SQLSTATE and message when it failed.';
+COMMENT ON COLUMN tally.job_status.pending_events IS 'Events logged and committed but not yet rolled up.';
+COMMENT ON COLUMN tally.job_status.rollup_lag IS 'Age of the oldest of them: how far counters are behind.';
+COMMENT ON COLUMN tally.job_status.oldest_open_xact_pid IS
+'Backend of the oldest open transaction the next rollup cannot see past (its own events wait for its commit).';
+COMMENT ON COLUMN tally.job_status.oldest_open_xact_age IS 'How long that transaction has been open.';

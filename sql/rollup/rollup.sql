@@ -13,7 +13,8 @@ SET work_mem = '256MB'
 SET plan_cache_mode = force_custom_plan
 AS $rollup$
 /*
- * Adds the events not yet rolled up to tally.daily_counts, the trending scores (after the daily step
+ * Adds the events not yet rolled up to tally.daily_counts (with the day's new unique viewers, whose
+ * keys tally.daily_visitors remembers while the day's salt lives), the trending scores (after the daily step
  * of their windows, tally.advance_trending()) and the host tables' counters, in one grouped pass and
  * one transaction, then notifies the cache tags of the entities whose counters moved. So "rollup,
  * then read trending" needs no other call, and trending is never behind the counters. Returns its
@@ -64,29 +65,53 @@ BEGIN
         v_below := pg_snapshot_xmax(v_snapshot)::text::bigint;
         -- The trending windows end today before this batch is added to them (the daily step).
         PERFORM tally.advance_trending();
+        PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
 
-        WITH batch AS MATERIALIZED (
+        WITH visits AS MATERIALIZED (
+            -- The batch per day, target, kind and visitor (as its daily_visitors key).
             SELECT
                 (e.created_at AT TIME ZONE 'UTC')::date AS day,
                 e.target_type,
                 e.target_id,
                 e.kind,
+                CASE WHEN e.visitor IS NOT NULL
+                    THEN md5(row(e.target_type, e.target_id, e.kind, e.visitor)::text)::uuid
+                END AS visitor,
                 count(*) AS n
             FROM tally.events AS e
             WHERE e.txid >= v_from AND e.txid < v_below
                 AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
+            GROUP BY 1, 2, 3, 4, 5
+        ),
+        -- Visitors not counted yet on their day (the key is NULL for events without an identity).
+        first_visits AS (
+            INSERT INTO tally.daily_visitors AS v (day, key)
+            SELECT x.day, x.visitor FROM visits AS x WHERE x.visitor IS NOT NULL
+            ON CONFLICT (day, key) DO NOTHING
+            RETURNING v.day, v.key
+        ),
+        batch AS MATERIALIZED (
+            SELECT x.day, x.target_type, x.target_id, x.kind, sum(x.n)::bigint AS n, count(f.key) AS viewers
+            FROM visits AS x
+            LEFT JOIN first_visits AS f ON f.day = x.day AND f.key = x.visitor
             GROUP BY 1, 2, 3, 4
         ),
         daily AS (
-            INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count)
-            SELECT b.day, b.target_type, b.target_id, b.kind, b.n FROM batch AS b
-            ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET count = d.count + excluded.count
+            INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count, viewers)
+            SELECT b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers FROM batch AS b
+            ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET
+                count = d.count + excluded.count,
+                viewers = d.viewers + excluded.viewers
         ),
         -- The batch's share of the trending scores: days inside each window, forward-decayed.
         scored AS (
-            INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, last_day)
-            SELECT x.period, x.target_type, x.target_id, x.score, tally.round_score(x.score), x.events, x.last_day
+            INSERT INTO tally.trending_scores AS t (
+                period, target_type, target_id, score, rank, events, viewers, last_day
+            )
+            SELECT
+                x.period, x.target_type, x.target_id, x.score, tally.round_score(x.score), x.events, x.viewers,
+                x.last_day
             FROM (
                 SELECT
                     w.period,
@@ -95,6 +120,7 @@ BEGIN
                     sum(b.n * k.weight::double precision
                         * tally.growth(v_trending.epoch, b.day, v_trending.half_life)) AS score,
                     sum(b.n)::bigint AS events,
+                    coalesce(sum(b.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers,
                     max(b.day) AS last_day
                 FROM batch AS b
                 INNER JOIN tally.kinds AS k ON k.kind = b.kind AND k.weight > 0
@@ -106,6 +132,7 @@ BEGIN
                 score = t.score + excluded.score,
                 rank = tally.round_score(t.score + excluded.score),
                 events = t.events + excluded.events,
+                viewers = t.viewers + excluded.viewers,
                 last_day = greatest(t.last_day, excluded.last_day)
             RETURNING t.period, t.target_type, t.target_id, t.rank
         ),

@@ -8,6 +8,10 @@ FROM tally.rate_limit_rejections AS r;
 
 COMMENT ON VIEW tally.rate_limit_log IS
 'Calls rejected as rate_limited per window, key (ip:ADDRESS or user:ID) and kind. For tally_admin.';
+COMMENT ON COLUMN tally.rate_limit_log.key IS 'Personal data inside the abuse window: see tally.rate_limit_rejections.key.';
+COMMENT ON COLUMN tally.rate_limit_log.window_start IS 'Start of the fixed rate-limit window.';
+COMMENT ON COLUMN tally.rate_limit_log.kind IS 'Event kind whose limit was reached.';
+COMMENT ON COLUMN tally.rate_limit_log.rejected IS 'Calls that returned rate_limited.';
 
 CREATE OR REPLACE VIEW tally.discard_log AS
 SELECT
@@ -21,6 +25,11 @@ GROUP BY d.day, d.target_type, d.kind, d.reason;
 
 COMMENT ON VIEW tally.discard_log IS
 'Calls that logged nothing, per UTC day, target type, kind and outcome. For tally_admin.';
+COMMENT ON COLUMN tally.discard_log.day IS 'UTC day of the calls.';
+COMMENT ON COLUMN tally.discard_log.target_type IS 'Target type the calls named.';
+COMMENT ON COLUMN tally.discard_log.kind IS 'Event kind the calls named.';
+COMMENT ON COLUMN tally.discard_log.reason IS 'The outcome: any tally.outcome but logged.';
+COMMENT ON COLUMN tally.discard_log.count IS 'Calls with this outcome.';
 
 CREATE OR REPLACE FUNCTION tally.high_volume_ips(since interval DEFAULT '1 day', min_events integer DEFAULT 100)
 RETURNS TABLE (
@@ -54,7 +63,8 @@ AS $$
             substr(r.key, 4)::inet AS ip,
             sum(r.rejected)::bigint AS rejected
         FROM tally.rate_limit_rejections AS r
-        WHERE r.key LIKE 'ip:%' AND r.window_start >= tally.now() - since
+        -- Address keys only: not 'ip:unparsable', the bucket of values that were not addresses.
+        WHERE r.key LIKE 'ip:%' AND r.key <> 'ip:unparsable' AND r.window_start >= tally.now() - since
         GROUP BY 1
     )
     SELECT
@@ -71,4 +81,5 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION tally.high_volume_ips(interval, integer) IS
-'IP addresses with at least min_events logged or rate-limited calls within since, busiest first. For tally_admin.';
+'IP addresses (personal data; events keep them for settings.pii_retention) with at least min_events logged or '
+'rate-limited calls within since, busiest first. For tally_admin.';

@@ -48,6 +48,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION tally.rollup() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.refresh_trending(), tally.rebuild_trending() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.housekeeping() TO tally_admin;
+    -- Erasure on request; never for applications (it rewrites raw events).
+    GRANT EXECUTE ON FUNCTION tally.forget_user(text) TO tally_admin;
     -- job_status calls these as its reader; they reveal only what pg_cron lets that role see. Where
     -- pg_cron lives in another database, the jobs are visible to roles that may read cron_conninfo.
     GRANT EXECUTE ON FUNCTION tally.cron_location() TO tally_admin;

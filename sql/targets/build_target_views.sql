@@ -67,6 +67,15 @@ LEFT JOIN (
 $view$, v_union);
     COMMENT ON VIEW tally.counters_live IS
     'Counters of every target plus the events logged but not yet rolled up (pending). Exact at the instant of the query.';
+    -- Views made again lose their column comments: given here, with the views.
+    COMMENT ON COLUMN tally.counters_live.target_type IS 'Registered target type.';
+    COMMENT ON COLUMN tally.counters_live.target_id IS 'The host row''s key, as canonical text.';
+    COMMENT ON COLUMN tally.counters_live.slug IS 'The host row''s slug.';
+    COMMENT ON COLUMN tally.counters_live.views IS 'Host counter plus views not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.copies IS 'Host counter plus copies not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.downloads IS 'Host counter plus downloads not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.uses IS 'Host counter plus uses not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.pending IS 'Events committed but not yet rolled up, all kinds.';
 
     -- The trending lists as relations a DBA can query: views over the scores the rollup keeps (they
     -- need no refresh), listed targets only, score backward-decayed to the windows' day.
@@ -80,6 +89,7 @@ SELECT
     t.slug,
     ts.score * tally.growth(st.day, st.epoch, st.half_life) AS score,
     ts.events,
+    ts.viewers,
     t.views,
     t.copies,
     t.downloads,
@@ -94,6 +104,21 @@ $tv$, 'trending_' || v_days || 'd', v_days, v_union);
             format('Listed targets with activity in the last %s UTC days (today included) as of the last rollup, '
                 'scored by sum(count * kind weight * 0.5 ^ (age in days / settings.trending_half_life)). '
                 'A view over tally.trending_scores, which the rollup keeps: nothing to refresh.', v_days)
+        );
+        EXECUTE (
+            SELECT string_agg(format('COMMENT ON COLUMN tally.%I.%I IS %L', 'trending_' || v_days || 'd', c.name, c.text), '; ')
+            FROM (VALUES
+                ('target_type', 'Registered target type.'),
+                ('target_id', 'The host row''s key, as canonical text.'),
+                ('slug', 'The host row''s slug.'),
+                ('score', 'Trending score on the windows'' day (see the view''s comment).'),
+                ('events', 'Events of weighted kinds in the window.'),
+                ('viewers', 'Unique viewers in the window: the sum of daily distinct visitors (visitor-days).'),
+                ('views', 'All-time views counter of the host row (not the window''s).'),
+                ('copies', 'All-time copies counter of the host row.'),
+                ('downloads', 'All-time downloads counter of the host row.'),
+                ('uses', 'All-time uses counter of the host row.')
+            ) AS c (name, text)
         );
     END LOOP;
 

@@ -39,14 +39,16 @@ BEGIN
     UPDATE tally.trending_scores AS t SET
         score = t.score - x.score,
         rank = tally.round_score(t.score - x.score),
-        events = t.events - x.events
+        events = t.events - x.events,
+        viewers = t.viewers - x.viewers
     FROM (
         SELECT
             w.period,
             dc.target_type,
             dc.target_id,
             sum(dc.count * k.weight::double precision * tally.growth(v_state.epoch, dc.day, v_state.half_life)) AS score,
-            sum(dc.count)::bigint AS events
+            sum(dc.count)::bigint AS events,
+            coalesce(sum(dc.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers
         FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
         CROSS JOIN LATERAL (
             SELECT d.* FROM tally.daily_counts AS d

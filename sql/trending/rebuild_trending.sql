@@ -28,7 +28,7 @@ BEGIN
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
 
     DELETE FROM tally.trending_scores;
-    INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, last_day)
+    INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, viewers, last_day)
     SELECT
         w.period,
         d.target_type,
@@ -36,6 +36,7 @@ BEGIN
         d.score,
         tally.round_score(d.score),
         d.events,
+        d.viewers,
         d.last_day
     FROM (VALUES (7), (30)) AS w (period)
     CROSS JOIN LATERAL (
@@ -44,6 +45,7 @@ BEGIN
             dc.target_id,
             sum(dc.count * k.weight::double precision * tally.growth(v_epoch, dc.day, v_half_life)) AS score,
             sum(dc.count)::bigint AS events,
+            coalesce(sum(dc.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers,
             max(dc.day) AS last_day
         FROM tally.daily_counts AS dc
         INNER JOIN tally.kinds AS k ON k.kind = dc.kind AND k.weight > 0

@@ -1,3 +1,13 @@
+-- The result gained viewers; a changed result type needs the function dropped first.
+DO $$
+BEGIN
+    IF pg_catalog.pg_get_function_result(pg_catalog.to_regprocedure('tally.trending(text, text, integer)'))
+        !~ 'viewers' THEN
+        DROP FUNCTION tally.trending(text, text, integer);
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION tally.trending(
     target_type text,
     period text DEFAULT '7d',
@@ -10,7 +20,8 @@ RETURNS TABLE (
     views bigint,
     copies bigint,
     downloads bigint,
-    uses bigint
+    uses bigint,
+    viewers bigint
 )
 LANGUAGE plpgsql
 STABLE
@@ -25,6 +36,8 @@ AS $$
  * made private leaves the list at once. Candidates are read best first, lim + 16 at a time, so a few
  * unlisted targets near the top cost nothing extra. The parameter is `period`, not `window`: WINDOW
  * is a reserved word. lim is capped at 1000 so that a public endpoint cannot stream the whole table.
+ * viewers: unique viewers in the window, as the sum of each day's distinct visitors (visitor-days;
+ * keys rotate daily, so nothing can tell the same visitor on two days apart).
  */
 #variable_conflict use_column
 DECLARE
@@ -79,7 +92,7 @@ BEGIN
             UNION ALL
             SELECT o.target_id, o.rank FROM overflow AS o
         )
-        SELECT h.slug, r.target_id, s.score * v_factor, h.views, h.copies, h.downloads, h.uses
+        SELECT h.slug, r.target_id, s.score * v_factor, h.views, h.copies, h.downloads, h.uses, s.viewers
         FROM ranked AS r
         INNER JOIN tally.trending_scores AS s
             ON s.period = v_period AND s.target_type = trending.target_type AND s.target_id = r.target_id
@@ -104,4 +117,4 @@ $$;
 
 COMMENT ON FUNCTION tally.trending(text, text, integer) IS
 'Top lim (1-1000) listed targets of a type by trending score for period 7d or 30d (as of the last rollup), with '
-'their counters.';
+'their counters and unique viewers.';

@@ -50,7 +50,7 @@ def test_compose_has_a_volume_and_a_healthcheck():
 def test_the_image_migration_entry_point_applies_every_migration_in_order(blank_dsn):
     out = subprocess.run([sys.executable, "-m", "harness.migrate", "--dsn", blank_dsn], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    applied = [line.split()[-1] for line in out.splitlines() if line.startswith("applied migration")]
+    applied = [line.split()[-1] for line in out.splitlines() if line.startswith("  migration ")]
     assert applied == sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
     with psycopg.connect(blank_dsn) as conn:
         assert scalar(conn, "SELECT count(*) FROM tally.schema_migrations") == len(applied)

@@ -38,7 +38,7 @@ def test_second_run_applies_only_the_always_files(blank_dsn, files):
     again = run(blank_dsn, files)
     assert again.migrations == []
     assert {d.key for d in again.definitions} == {
-        "surface/ownership.sql", "events/ensure_partitions.sql", "surface/grants.sql"
+        "surface/ownership.sql", "events/ensure_partitions.sql", "privacy/ensure_salts.sql", "surface/grants.sql"
     }
 
 

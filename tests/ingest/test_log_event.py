@@ -149,3 +149,11 @@ def test_new_bot_pattern_applies_to_user_agents_seen_before(db, targets):
     assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "discarded_bot"
     db.execute("DELETE FROM tally.bot_patterns WHERE pattern = 'acmefetcher'")
     assert log(db, "snippet", sid, "copy", user_agent="AcmeFetcher/1.0") == "logged"
+
+
+def test_unknown_kind_error_names_the_accepted_kinds(connect):
+    app = connect(APP_LOGIN)  # tally_app cannot read tally.kinds, so the hint must say them
+    with pytest.raises(errors.InvalidParameterValue) as caught:
+        log(app, "snippet", "x", "like")
+    assert caught.value.diag.message_hint == (
+        "accepted kinds: builder_export, copy, download, template_use, view")

@@ -16,6 +16,12 @@ DENIED_TO_BOTH = [
     "SELECT * FROM tally.debounce",
     "SELECT * FROM tally.rate_limit_state",
     "SELECT * FROM tally.rate_limit_rejections",
+    "SELECT * FROM tally.visitor_salts",
+    "SELECT * FROM tally.daily_visitors",
+    "UPDATE tally.pii_state SET cleared_below = now()",
+    "SELECT tally.visitor_salt(current_date)",
+    "SELECT tally.clear_personal_data()",
+    "SELECT tally.prepare_salts()",
     "UPDATE tally.settings SET user_agent_max = 1",
     "UPDATE tally.kinds SET ip_limit = 1",
     "SELECT tally.rebuild_counters()",
@@ -33,6 +39,7 @@ DENIED_TO_APP = [
     "SELECT * FROM tally.discard_log",
     "SELECT * FROM tally.rollup_runs",
     "SELECT * FROM tally.job_status",
+    "SELECT tally.forget_user('someone')",
 ]
 
 
@@ -106,8 +113,8 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score and top_size must stay
-    # inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score, top_size and
+    # visitor_key must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
@@ -116,7 +123,8 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
     """).fetchall()
     assert sorted(r[0] for r in rows) == [
         "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)", "tally.growth(date,date,interval)",
-        "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()"]
+        "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()",
+        "tally.visitor_key(bytea,bytea,text)"]
 
 
 def test_every_tally_function_has_a_comment(db):
