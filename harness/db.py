@@ -10,6 +10,9 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from harness.cluster import APP_DATABASE, Cluster
+from harness.errors import describe_error
+
+__all__ = ["create_database", "describe_error", "resolve_dsn", "uses_local_cluster"]
 
 
 def uses_local_cluster(dsn: str | None) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -79,6 +80,51 @@ def _send(dsn: str, calls: list[Call], progress: Progress, task: Any, errors: li
         errors.append(exc)
 
 
+class DemoRefused(RuntimeError):
+    """The demo database holds something the demo did not make; --reset drops it anyway."""
+
+
+# What the demo's database may hold besides pgtally's own schemas and the three built-in target types.
+FOREIGN_OBJECTS = """
+SELECT
+    (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()),
+    ARRAY(SELECT t.target_type FROM tally.target_types AS t
+          WHERE t.target_type NOT IN ('snippet', 'template', 'document') ORDER BY 1),
+    ARRAY(SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c
+          JOIN pg_namespace AS n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND NOT c.relispartition
+            AND n.nspname NOT IN ('tally', 'tally_host', 'tally_dblink', 'cron', 'information_schema')
+            AND n.nspname !~ '^pg_' ORDER BY 1 LIMIT 10)
+"""
+
+
+def _check_can_drop(dsn: str, database: str, reset: bool) -> None:
+    """Refuses to drop a demo database in use, or holding types or tables the demo did not create."""
+    if reset:
+        return
+    target = make_conninfo(dsn, dbname=database)
+    try:
+        with psycopg.connect(target, autocommit=True) as conn:
+            ours = conn.execute("SELECT to_regclass('tally.target_types') IS NOT NULL").fetchone()
+            row = conn.execute(FOREIGN_OBJECTS).fetchone() if ours and ours[0] else None
+    except psycopg.OperationalError:
+        return  # no such database yet
+    if row is None:
+        if_not_ours = "it exists and has no pgtally schema"
+        raise DemoRefused(f"database {database} {if_not_ours}: not dropped (use --reset, or --database NAME)")
+    others, types, tables = row
+    reasons = []
+    if others:
+        reasons.append(f"{others} other connection(s) (tally listen? psql?)")
+    if types:
+        reasons.append("your registered target types " + ", ".join(types))
+    if tables:
+        reasons.append("tables outside pgtally: " + ", ".join(tables))
+    if reasons:
+        raise DemoRefused(f"the demo would drop database {database}, which has " + "; ".join(reasons)
+                          + ". Run again with --reset to drop it anyway, or choose --database NAME.")
+
+
 def run_demo(
     dsn: str,
     *,
@@ -91,8 +137,10 @@ def run_demo(
     wait_for_cron: bool = True,
     chart_dir: Path = ROOT / "demo-output",
     console: Console | None = None,
+    reset: bool = False,
 ) -> DemoResult:
     console = console or Console()
+    _check_can_drop(dsn, database, reset)
     demo_dsn = create_database(dsn, database)
     console.print(f"[bold]pgtally demo[/bold] in database [cyan]{database}[/cyan]")
     migrate(demo_dsn)
@@ -127,14 +175,35 @@ def run_demo(
         result.chart = _chart(conn, chart_dir)
     if result.chart:
         console.print(f"\nchart written to [cyan]{result.chart}[/cyan]")
+    _print_connections(demo_dsn, console)
     return result
+
+
+DEMO_APP_ROLE = "tally_demo_app"
+
+
+def _print_connections(demo_dsn: str, console: Console) -> None:
+    """Where to go next: the demo database's DSN, and one for a login role in tally_app (made here)."""
+    with psycopg.connect(demo_dsn, autocommit=True) as conn:
+        conn.execute(f"""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{DEMO_APP_ROLE}') THEN
+                    CREATE ROLE {DEMO_APP_ROLE} LOGIN IN ROLE tally_app;
+                END IF;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+            END $$""")
+    console.print(f"\ndemo database:    [cyan]{demo_dsn}[/cyan]")
+    console.print(f"application role: [cyan]{make_conninfo(demo_dsn, user=DEMO_APP_ROLE)}[/cyan]"
+                  " (tally_app: log_event, trending, counters)")
+    console.print(f"next: [bold]tally psql --dsn '{demo_dsn}'[/bold] or [bold]tally listen --dsn '{demo_dsn}'[/bold]")
 
 
 def _rollup(conn: psycopg.Connection[Any], console: Console, wait_for_cron: bool) -> bool:
     """Lets pg_cron run the rollup job (counting down), or runs it directly. True when pg_cron did it."""
     if wait_for_cron and conn.execute("SELECT tally.cron_location() IS NOT NULL").fetchone() == (True,):
         conn.execute("SELECT * FROM tally.schedule_jobs(rollup => '* * * * *')")
-        console.print("scheduled pg_cron job [cyan]tally_rollup[/cyan] every minute; waiting for pg_cron to run it")
+        console.print("scheduled pg_cron job [cyan]tally_rollup[/cyan] every minute for the demo (afterwards back to"
+                      " its default, every 5 minutes); waiting for pg_cron to run it")
         deadline = time.monotonic() + 130
         with Progress(TextColumn("{task.description}"), console=console, transient=True) as progress:
             task = progress.add_task("")
@@ -154,6 +223,7 @@ def _rollup(conn: psycopg.Connection[Any], console: Console, wait_for_cron: bool
             return True
         console.print("[yellow]pg_cron did not run in time; running the job directly[/yellow]")
     conn.execute("CALL tally.rollup_job()")
+    console.print("ran the rollup job directly (CALL tally.rollup_job()), not through pg_cron")
     return False
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from harness import MIGRATIONS_DIR, SQL_DIR
+from harness.errors import describe_error
 
 # hashtext('tally.migrate') is not stable across major versions; a literal key is.
 MIGRATE_LOCK_KEY = 7_301_887_001
@@ -202,7 +203,7 @@ def _apply(
                 conn.execute("RESET ROLE")
             conn.execute(record.encode(), params)
     except psycopg.Error as exc:
-        raise MigrationError(f"{item.key}: {exc}") from exc
+        raise MigrationError(f"{item.key}: {describe_error(exc)}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

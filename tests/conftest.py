@@ -23,6 +23,18 @@ from harness.migrate import migrate
 CLUSTER = Cluster.default()
 CLUSTER.up()
 
+
+def _drop_leftovers() -> None:
+    """A run that was killed leaves its template behind, and pytest-postgresql will not create it again."""
+    with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
+        for (name,) in admin.execute(
+                "SELECT datname FROM pg_database WHERE datname IN ('tally_test', 'tally_test_tmpl')").fetchall():
+            admin.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+_drop_leftovers()
+
 APP_LOGIN = "tally_test_app"
 ADMIN_LOGIN = "tally_test_admin"
 HOST_OWNER_LOGIN = "tally_test_host_owner"  # owns a host table; plays the attacker in trust tests

@@ -11,7 +11,8 @@ AS $$
  * Daily upkeep, so that no side table grows without bound:
  *   - debounce entries older than the longest debounce window, rate-limit windows that have passed,
  *     event_ids past settings.event_id_ttl: none of them can decide an outcome any more;
- *   - rate-limit rejections and rollup runs older than settings.run_retention;
+ *   - rate-limit rejections and rollup runs older than settings.run_retention, cache tags no
+ *     consumer acknowledged within settings.outbox_retention;
  *   - user agents unused for longer than settings.user_agent_ttl (a bound that holds whatever
  *     event_retention is; events older than that show no user agent);
  *   - personal data past settings.pii_retention, salts and visitor keys older than yesterday
@@ -71,6 +72,10 @@ BEGIN
     ON CONFLICT (day, target_type, kind, reason, shard) DO UPDATE SET count = d.count + excluded.count;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('discard_days_folded', v_rows);
+
+    DELETE FROM tally.revalidation_outbox AS o WHERE o.queued_at < now() - v_settings.outbox_retention;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_result := v_result || jsonb_build_object('revalidation_tags_expired', v_rows);
 
     DELETE FROM tally.rollup_runs AS r WHERE r.started_at < now() - v_settings.run_retention;
     GET DIAGNOSTICS v_rows = ROW_COUNT;

@@ -18,9 +18,10 @@ BEGIN
     REVOKE ALL ON SCHEMA tally_host FROM public;
     -- Not from tally_host_access: its grants on host tables are given by their owners, as the default
     -- tables' are by migration 0010, and register_target_type() checks them.
-    REVOKE ALL ON ALL TABLES IN SCHEMA tally FROM public, tally_app, tally_admin, tally_job;
+    REVOKE ALL ON ALL TABLES IN SCHEMA tally FROM public, tally_app, tally_admin, tally_job, tally_consumer;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA tally FROM public, tally_app, tally_admin, tally_host_access, tally_job;
-    REVOKE ALL ON ALL ROUTINES IN SCHEMA tally FROM public, tally_app, tally_admin, tally_host_access, tally_job;
+    REVOKE ALL ON ALL ROUTINES IN SCHEMA tally FROM public, tally_app, tally_admin, tally_host_access, tally_job,
+        tally_consumer;
     REVOKE ALL ON ALL ROUTINES IN SCHEMA tally_host FROM public, tally_app, tally_admin, tally_job;
     ALTER DEFAULT PRIVILEGES FOR ROLE tally_owner IN SCHEMA tally REVOKE EXECUTE ON ROUTINES FROM public;
 
@@ -54,6 +55,10 @@ BEGIN
     -- pg_cron lives in another database, the jobs are visible to roles that may read cron_conninfo.
     GRANT EXECUTE ON FUNCTION tally.cron_location() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.cron_jobs(), tally.job_names() TO tally_admin;
+
+    -- Cache revalidation consumers: the queued tags, nothing else (NOTIFY carries no tag).
+    GRANT USAGE ON SCHEMA tally TO tally_consumer;
+    GRANT EXECUTE ON FUNCTION tally.next_tags(integer), tally.ack_tags(bigint[]) TO tally_consumer;
 
     -- The pg_cron job role: exactly what the scheduled commands call, nothing to read.
     GRANT EXECUTE ON PROCEDURE tally.rollup_job() TO tally_job;

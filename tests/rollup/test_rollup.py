@@ -1,7 +1,6 @@
 """tally.rollup(): exactly once, atomic, skip-if-running, recorded; rebuild and live counters agree."""
 
 import itertools
-import json
 import threading
 import time
 
@@ -210,7 +209,7 @@ def test_counters_live_adds_events_not_yet_rolled_up(db, targets):
     assert counters(db, sid) == (0, 1, 0, 0)
 
 
-def test_rollup_notifies_cache_tags_of_changed_entities(db, targets, connect):
+def test_rollup_queues_cache_tags_of_changed_entities_and_wakes_listeners(db, targets, connect):
     changed = targets(slug="hello-world")
     targets(slug="untouched")
     doc = targets("document", slug="guide")
@@ -219,29 +218,32 @@ def test_rollup_notifies_cache_tags_of_changed_entities(db, targets, connect):
     log(db, "snippet", changed, "copy")
     log(db, "document", doc, "download")
     rollup(db)
-    tags = []
-    for notify in listener.notifies(timeout=5, stop_after=1):
-        assert notify.channel == "tally_revalidate"
-        tags += json.loads(notify.payload)
-    assert sorted(tags) == ["document:guide", "snippet:hello-world"]
+    payloads = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+    assert payloads == ["2"]  # a wake-up naming no target: any role may LISTEN
+    tags = [r[0] for r in db.execute("SELECT tag FROM tally.revalidation_outbox ORDER BY tag")]
+    assert tags == ["document:guide", "snippet:hello-world"]
 
 
-def test_notifications_are_batched_under_the_payload_limit(db, targets, connect):
-    slugs = [f"{'long-slug-' * 10}{i:04d}" for i in range(300)]
-    for slug in slugs:
-        log(db, "snippet", targets(slug=slug), "copy")
-    listener = connect()
-    listener.execute("LISTEN tally_revalidate")
+def test_queued_tags_are_taken_once_per_consumer_and_kept_until_acknowledged(db, targets, connect):
+    for i in range(5):
+        log(db, "snippet", targets(slug=f"t{i}"), "copy")
     rollup(db)
-    payloads = [n.payload for n in listener.notifies(timeout=2)]
-    assert len(payloads) > 1
-    assert all(len(p.encode()) < 8000 for p in payloads)
-    assert sorted(tag for p in payloads for tag in json.loads(p)) == sorted(f"snippet:{s}" for s in slugs)
+    first, second = connect(), connect()
+    first.execute("BEGIN")
+    taken = first.execute("SELECT id, tag FROM tally.next_tags(3)").fetchall()
+    # A second consumer meanwhile gets the others, not the ones being delivered.
+    second.execute("BEGIN")
+    others = second.execute("SELECT id, tag FROM tally.next_tags(10)").fetchall()
+    assert len(taken) == 3 and len(others) == 2 and not {t[0] for t in taken} & {o[0] for o in others}
+    second.execute("ROLLBACK")  # a consumer that fails: its tags stay queued
+    assert scalar(first, "SELECT tally.ack_tags(%s)", [[t[0] for t in taken]]) == 3
+    first.execute("COMMIT")
+    assert sorted(r[0] for r in db.execute("SELECT tag FROM tally.revalidation_outbox")) == sorted(o[1] for o in others)
 
 
-def test_notify_skips_a_tag_too_long_for_any_payload_with_a_warning(db):
-    notices = []
-    db.add_notice_handler(lambda diag: notices.append(diag.severity))
-    sent = scalar(db, "SELECT tally.notify_revalidate(ARRAY[repeat('x', 9000), 'snippet:ok'])")
-    assert sent == 1
-    assert notices == ["WARNING"]
+def test_unacknowledged_tags_expire_after_outbox_retention(db, targets):
+    log(db, "snippet", targets(slug="stale"), "copy")
+    rollup(db)
+    db.execute("UPDATE tally.revalidation_outbox SET queued_at = now() - interval '8 days'")
+    assert scalar(db, "SELECT tally.housekeeping()")["revalidation_tags_expired"] == 1
+    assert scalar(db, "SELECT count(*) FROM tally.revalidation_outbox") == 0

@@ -17,6 +17,9 @@ DENIED_TO_BOTH = [
     "SELECT * FROM tally.rate_limit_state",
     "SELECT * FROM tally.rate_limit_rejections",
     "SELECT * FROM tally.visitor_salts",
+    "SELECT * FROM tally.revalidation_outbox",
+    "SELECT * FROM tally.next_tags(1)",
+    "SELECT tally.ack_tags('{1}')",
     "SELECT * FROM tally.daily_visitors",
     "UPDATE tally.pii_state SET cleared_below = now()",
     "SELECT tally.visitor_salt(current_date)",
@@ -175,3 +178,21 @@ def test_tally_app_cannot_reach_dblink(connect):
     app = connect(APP_LOGIN)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT tally_dblink.dblink_exec('dbname=postgres', 'SELECT 1')")
+
+
+def test_a_consumer_role_takes_tags_and_reads_nothing_else(db, connect, targets):
+    db.execute("DO $$ BEGIN CREATE ROLE tally_test_consumer LOGIN IN ROLE tally_consumer;"
+               " EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    log(db, "snippet", targets(slug="consumed"), "copy")
+    db.execute("SELECT tally.rollup()")
+    consumer = connect("tally_test_consumer")
+    consumer.execute("BEGIN")
+    rows = consumer.execute("SELECT id, tag FROM tally.next_tags(10)").fetchall()
+    assert [tag for _, tag in rows] == ["snippet:consumed"]
+    assert scalar(consumer, "SELECT tally.ack_tags(%s)", [[rows[0][0]]]) == 1
+    consumer.execute("COMMIT")
+    for statement in ("SELECT * FROM tally.revalidation_outbox", "SELECT * FROM tally.snippets",
+                      "SELECT tally.log_event('snippet', 'x', 'view')"):
+        with pytest.raises(errors.InsufficientPrivilege):
+            consumer.execute(statement)
+        consumer.rollback()
