@@ -228,10 +228,15 @@ def _rollup(conn: psycopg.Connection[Any], console: Console, wait_for_cron: bool
 
 
 def _table(console: Console, title: str, conn: psycopg.Connection[Any], query: str,
-           params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+           params: list[Any] | None = None, empty: str = "(no rows)") -> list[tuple[Any, ...]]:
     cur = conn.execute(query.encode(), params)
     rows = cur.fetchall()
-    table = Table(title=title, title_justify="left")
+    # The title on its own line: as a table title it would wrap to the table's width.
+    console.print(f"\n[bold]{title}[/bold]", soft_wrap=True)
+    if not rows:
+        console.print(empty)
+        return rows
+    table = Table()
     for column in cur.description or []:
         table.add_column(column.name)
     for row in rows:
@@ -252,11 +257,13 @@ def _report(conn: psycopg.Connection[Any], console: Console, result: DemoResult)
     for target_type in ("snippet", "template", "document"):
         for period in ("7d", "30d"):
             result.trending[f"{target_type}:{period}"] = _table(
-                console, f"Trending {target_type}s, {period}", conn,
-                "SELECT slug, score, views, copies, downloads, uses FROM tally.trending(%s, %s, 10)",
-                [target_type, period])
-    _table(console, "High-volume IPs, last 30 days (tally.high_volume_ips)", conn,
-           "SELECT host(ip) AS ip, events, rejected, targets, last_at FROM tally.high_volume_ips('30 days', 150)")
+                console, f"Trending {target_type}s, {period} (viewers: in the window; counters: all time)", conn,
+                "SELECT slug, score, viewers, views AS views_all_time, copies AS copies_all_time,"
+                " downloads AS downloads_all_time, uses AS uses_all_time FROM tally.trending(%s, %s, 10)",
+                [target_type, period], empty=f"no {target_type} had events in the last {period}")
+    _table(console, "High-volume IPs, last 30 days, 150 calls or more (tally.high_volume_ips)", conn,
+           "SELECT host(ip) AS ip, events, rejected, targets, last_at FROM tally.high_volume_ips('30 days', 150)",
+           empty="none with 150 or more logged or rate-limited calls")
     _table(console, "tally.job_status", conn,
            "SELECT jobname, schedule, last_status, last_rollup_status, pending_events, rollup_lag"
            " FROM tally.job_status")
@@ -273,20 +280,31 @@ def _chart(conn: psycopg.Connection[Any], directory: Path) -> Path | None:
     ).fetchall()
     if not top:
         return None
-    fig, (daily_ax, score_ax) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (daily_ax, score_ax) = plt.subplots(1, 2, figsize=(15, 5.5))
     for target_type, target_id, slug, _ in top:
+        # Every day of the window, days without events as zero (a line must not bridge a gap).
         series = conn.execute(
-            "SELECT day, sum(count) FROM tally.daily_counts WHERE target_type = %s AND target_id = %s"
-            " GROUP BY day ORDER BY day", [target_type, target_id]).fetchall()
-        daily_ax.plot([d for d, _ in series], [int(n) for _, n in series], marker=".", label=f"{target_type}:{slug}")
-    daily_ax.set_title("Daily events, top 5 targets (tally.daily_counts)")
-    daily_ax.legend(fontsize=7)
+            "SELECT g.day::date, coalesce(sum(d.count), 0)"
+            " FROM generate_series((SELECT min(day) FROM tally.daily_counts),"
+            " (SELECT max(day) FROM tally.daily_counts), interval '1 day') AS g (day)"
+            " LEFT JOIN tally.daily_counts AS d ON d.day = g.day AND d.target_type = %s AND d.target_id = %s"
+            " GROUP BY 1 ORDER BY 1", [target_type, target_id]).fetchall()
+        daily_ax.plot([d for d, _ in series], [int(n) for _, n in series], marker=".", label=f"{slug} ({target_type})")
+    daily_ax.set_title("Daily events of the 5 best targets over 30 days (tally.daily_counts)")
+    daily_ax.set_xlabel("day (UTC)")
+    daily_ax.set_ylabel("events per day (all kinds)")
+    daily_ax.set_ylim(bottom=0)
+    daily_ax.yaxis.get_major_locator().set_params(integer=True)
+    daily_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     daily_ax.tick_params(axis="x", rotation=45)
     ranked = conn.execute(
-        "SELECT target_type || ':' || slug, score FROM tally.trending_7d ORDER BY score DESC LIMIT 10"
+        "SELECT slug || ' (' || target_type || ')', score FROM tally.trending_7d ORDER BY score DESC LIMIT 10"
     ).fetchall()
     score_ax.barh([r[0] for r in ranked][::-1], [float(r[1]) for r in ranked][::-1])
-    score_ax.set_title("Trending score, 7 days (tally.trending_7d)")
+    score_ax.set_title("Trending, last 7 days (tally.trending_7d)")
+    row = conn.execute("SELECT date_part('day', trending_half_life) FROM tally.settings").fetchone()
+    half_life = f"{row[0]:g}" if row else "half-life"
+    score_ax.set_xlabel(f"score: sum of events x kind weight x 0.5^(age in days / {half_life})")
     score_ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     directory.mkdir(parents=True, exist_ok=True)
