@@ -44,14 +44,14 @@ BEGIN
     v_result := v_result || jsonb_build_object('debounce', v_rows);
 
     UPDATE tally.daily_visitors AS v
-    SET key = md5(row(m.target_type, m.target_id, m.kind, md5(row(v_mapping, m.visitor)::text)::uuid)::text)::uuid
+    SET key = tally.visit_key(m.target_type, m.target_id, m.kind, md5(row(v_mapping, m.visitor)::text)::uuid)
     FROM (
         SELECT DISTINCT (e.created_at AT TIME ZONE 'UTC')::date AS day, e.target_type, e.target_id, e.kind, e.visitor
         FROM tally.events AS e
         WHERE e.user_id = forget_user.user_id AND e.visitor IS NOT NULL
             AND e.created_at >= (v_today - 1)::timestamp AT TIME ZONE 'UTC'
     ) AS m
-    WHERE v.day = m.day AND v.key = md5(row(m.target_type, m.target_id, m.kind, m.visitor)::text)::uuid;
+    WHERE v.day = m.day AND v.key = tally.visit_key(m.target_type, m.target_id, m.kind, m.visitor);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('daily_visitors', v_rows);
 

@@ -8,6 +8,9 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- Grouping a large batch in memory instead of spilling to disk; local to this function.
 SET work_mem = '256MB'
+-- The batch's visits meet its first visits in a hash join; estimated from CTEs, a merge join sorted
+-- every visit first (measured: 0.65 of 1.25 s for 300,000 events).
+SET enable_mergejoin = off
 -- The batch's txid range must reach the planner as values (a BRIN range scan of the new pages); a
 -- generic plan would not know how narrow the range is.
 SET plan_cache_mode = force_custom_plan
@@ -69,20 +72,24 @@ BEGIN
         SELECT * INTO v_trending FROM tally.trending_state AS t;
 
         WITH visits AS MATERIALIZED (
-            -- The batch per day, target, kind and visitor (as its daily_visitors key).
-            SELECT
-                (e.created_at AT TIME ZONE 'UTC')::date AS day,
-                e.target_type,
-                e.target_id,
-                e.kind,
-                CASE WHEN e.visitor IS NOT NULL
-                    THEN md5(row(e.target_type, e.target_id, e.kind, e.visitor)::text)::uuid
-                END AS visitor,
-                count(*) AS n
-            FROM tally.events AS e
-            WHERE e.txid >= v_from AND e.txid < v_below
-                AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
-            GROUP BY 1, 2, 3, 4, 5
+            -- The batch per day, target, kind and, for kinds counted as views, visitor, with its
+            -- daily_visitors key (NULL for other kinds and for events without an identity), computed
+            -- once per group rather than per event.
+            SELECT g.*, tally.visit_key(g.target_type, g.target_id, g.kind, g.visitor_key) AS visitor
+            FROM (
+                SELECT
+                    (e.created_at AT TIME ZONE 'UTC')::date AS day,
+                    e.target_type,
+                    e.target_id,
+                    e.kind,
+                    CASE WHEN k.counter_column = 'views' THEN e.visitor END AS visitor_key,
+                    count(*) AS n
+                FROM tally.events AS e
+                LEFT JOIN tally.kinds AS k ON k.kind = e.kind
+                WHERE e.txid >= v_from AND e.txid < v_below
+                    AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
+                GROUP BY 1, 2, 3, 4, 5
+            ) AS g
         ),
         -- Visitors not counted yet on their day (the key is NULL for events without an identity).
         first_visits AS (
