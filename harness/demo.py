@@ -265,8 +265,14 @@ def _report(conn: psycopg.Connection[Any], console: Console, result: DemoResult)
            "SELECT host(ip) AS ip, events, rejected, targets, last_at FROM tally.high_volume_ips('30 days', 150)",
            empty="none with 150 or more logged or rate-limited calls")
     _table(console, "tally.job_status", conn,
-           "SELECT jobname, schedule, last_status, last_rollup_status, pending_events, rollup_lag"
+           "SELECT coalesce(jobname, '(no pg_cron job scheduled)') AS jobname, schedule, last_status,"
+           " last_rollup_status, pending_events, rollup_lag"
            " FROM tally.job_status")
+
+
+def _label(slug: str, target_type: str) -> str:
+    """A slug, with its type only when the slug does not already say it."""
+    return slug if slug.startswith(target_type) else f"{slug} ({target_type})"
 
 
 def _chart(conn: psycopg.Connection[Any], directory: Path) -> Path | None:
@@ -289,7 +295,7 @@ def _chart(conn: psycopg.Connection[Any], directory: Path) -> Path | None:
             " (SELECT max(day) FROM tally.daily_counts), interval '1 day') AS g (day)"
             " LEFT JOIN tally.daily_counts AS d ON d.day = g.day AND d.target_type = %s AND d.target_id = %s"
             " GROUP BY 1 ORDER BY 1", [target_type, target_id]).fetchall()
-        daily_ax.plot([d for d, _ in series], [int(n) for _, n in series], marker=".", label=f"{slug} ({target_type})")
+        daily_ax.plot([d for d, _ in series], [int(n) for _, n in series], marker=".", label=_label(slug, target_type))
     daily_ax.set_title("Daily events of the 5 best targets over 30 days (tally.daily_counts)")
     daily_ax.set_xlabel("day (UTC)")
     daily_ax.set_ylabel("events per day (all kinds)")
@@ -297,10 +303,9 @@ def _chart(conn: psycopg.Connection[Any], directory: Path) -> Path | None:
     daily_ax.yaxis.get_major_locator().set_params(integer=True)
     daily_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     daily_ax.tick_params(axis="x", rotation=45)
-    ranked = conn.execute(
-        "SELECT slug || ' (' || target_type || ')', score FROM tally.trending_7d ORDER BY score DESC LIMIT 10"
-    ).fetchall()
-    score_ax.barh([r[0] for r in ranked][::-1], [float(r[1]) for r in ranked][::-1])
+    ranked = conn.execute("SELECT slug, target_type, score FROM tally.trending_7d ORDER BY score DESC LIMIT 10"
+                          ).fetchall()
+    score_ax.barh([_label(r[0], r[1]) for r in ranked][::-1], [float(r[2]) for r in ranked][::-1])
     score_ax.set_title("Trending, last 7 days (tally.trending_7d)")
     row = conn.execute("SELECT date_part('day', trending_half_life) FROM tally.settings").fetchone()
     half_life = f"{row[0]:g}" if row else "half-life"
