@@ -16,11 +16,12 @@ SET enable_mergejoin = off
 SET plan_cache_mode = force_custom_plan
 AS $rollup$
 /*
- * Adds the events not yet rolled up to tally.daily_counts (with the day's new unique viewers, whose
- * keys tally.daily_visitors remembers while the day's salt lives), the trending scores (after the daily step
- * of their windows, tally.advance_trending()) and the host tables' counters, in one grouped pass and
- * one transaction, then notifies the cache tags of the entities whose counters moved. So "rollup,
- * then read trending" needs no other call, and trending is never behind the counters. Returns its
+ * Adds the events not yet rolled up to tally.daily_counts (with each day's new unique viewers,
+ * whose visits tally.daily_visitors remembers while the day's salt lives), the trending scores
+ * (after the daily step of their windows, tally.advance_trending()) and the host tables' counters,
+ * in one grouped pass and one transaction, then queues the cache tags of the entities whose counters
+ * moved (tally.notify_revalidate: a durable outbox, NOTIFY as the wake-up). So "rollup, then read
+ * trending" needs no other call, and trending is never behind the counters. Returns its
  * tally.rollup_runs row.
  *
  * Exactly once, by snapshot difference (PgQ's batches): an event belongs to the batch when the
@@ -237,5 +238,5 @@ END
 $rollup$;
 
 COMMENT ON FUNCTION tally.rollup() IS
-'Adds events not yet rolled up to daily_counts and host counters exactly once, notifies tally_revalidate, and returns '
-'the run (status ok, skipped or failed).';
+'Adds events not yet rolled up to daily_counts, trending scores and host counters exactly once, queues cache tags, '
+'and returns the run (status ok, skipped or failed).';
