@@ -344,7 +344,9 @@ def p7_storage(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Re
         " FROM pg_inherits AS i WHERE i.inhparent = 'tally.events'::regclass)"
     ).fetchone()
     n, size = (int(row[0]), float(row[1])) if row else (0, 0.0)
-    conn.execute("SELECT set_config('tally.clock', (now() + interval '2 hours')::text, false)")
+    # The next UTC day: the day's debounce slots stay until it is over (they mark first visits).
+    conn.execute("SELECT set_config('tally.clock', (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+                 " + interval '1 day 1 hour')::text, false)")
     conn.execute("UPDATE tally.settings SET clock_override = true")
     conn.execute("SELECT tally.housekeeping()")
     side = conn.execute("SELECT (SELECT count(*) FROM tally.debounce), (SELECT count(*) FROM tally.rate_limit_state)"

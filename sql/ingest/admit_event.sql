@@ -14,11 +14,13 @@ AS $$
  * The row's target_id becomes the host key's canonical text ('043' -> '43' for a numeric key,
  * lower-case for a uuid) before the debounce claim, so that every count and guard keys on one
  * spelling. The host row is read by tally_host.probe(), as tally_host_access. previous_visitor (the
- * identity's key under yesterday's salt, near midnight) is passed to the debounce check and cleared.
+ * identity's key under yesterday's salt, near midnight) is passed to the debounce check and cleared;
+ * first_visit marks the visitor's first counted event of the target and kind that UTC day.
  */
 DECLARE
     v_reason tally.outcome;
     v_target record;
+    v_claim record;
 BEGIN
     -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
     -- tuplestore a set-returning call in FROM costs.
@@ -30,11 +32,16 @@ BEGIN
     ELSE
         NEW.target_id := v_target.canonical_id;
     END IF;
-    IF v_reason IS NULL AND NEW.visitor IS NOT NULL
-        AND tally.debounced(
+    NEW.first_visit := NULL;  -- set here only, whatever an insert says
+    IF v_reason IS NULL AND NEW.visitor IS NOT NULL THEN
+        v_claim := tally.claim_visit(
             NEW.target_type, NEW.target_id, NEW.kind, NEW.visitor, NEW.created_at, NEW.previous_visitor
-        ) THEN
-        v_reason := 'debounced';
+        );
+        IF v_claim.debounced THEN
+            v_reason := 'debounced';
+        ELSIF v_claim.first_visit THEN
+            NEW.first_visit := true;
+        END IF;
     END IF;
     NEW.previous_visitor := NULL;  -- only an argument of the debounce check; never stored
     IF v_reason IS NULL THEN

@@ -9,7 +9,7 @@ SET timezone = 'UTC'
 AS $$
 /*
  * Daily upkeep, so that no side table grows without bound:
- *   - debounce entries older than the longest debounce window, rate-limit windows that have passed,
+ *   - debounce entries of past days older than the longest debounce window, rate-limit windows that have passed,
  *     event_ids past settings.event_id_ttl: none of them can decide an outcome any more;
  *   - rate-limit rejections and rollup runs older than settings.run_retention, cache tags no
  *     consumer acknowledged within settings.outbox_retention;
@@ -36,8 +36,13 @@ BEGIN
     SELECT * INTO v_settings FROM tally.settings AS s;
     SELECT * INTO v_state FROM tally.rollup_state AS s;
 
+    -- Today's slots stay until the day is over: a slot that exists marks its visitor as seen today
+    -- (tally.claim_visit, unique viewers).
     DELETE FROM tally.debounce AS d
-    WHERE d.last_at < v_now - (SELECT max(k.debounce) FROM tally.kinds AS k);
+    WHERE d.last_at < least(
+        v_now - (SELECT max(k.debounce) FROM tally.kinds AS k),
+        date_trunc('day', v_now)
+    );
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
 

@@ -10,8 +10,8 @@ AS $$
  *   - events older than settings.pii_retention lose their ip and user agent; rate-limit rejections
  *     that old keep an address prefix only (IPv4 /24, IPv6 /48) and user keys become 'user:*';
  *   - user agents that no event references any more (last used before that cutoff) are deleted;
- *   - salts and daily visitor keys of days before yesterday are deleted: no stored visitor key can
- *     then be linked to an address, user or session.
+ *   - salts of days before yesterday are deleted: no stored visitor key can then be linked to an
+ *     address, user or session.
  * Cost grows with new work: pii_state.cleared_below remembers where the previous run stopped, so each
  * run reads only the rows that crossed the cutoff since (a BRIN range of events.created_at).
  * Returns the rows changed per table.
@@ -58,14 +58,10 @@ BEGIN
 
     DELETE FROM tally.visitor_salts AS s WHERE s.day < v_today - 1;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    v_result := v_result || jsonb_build_object('visitor_salts', v_rows);
-
-    DELETE FROM tally.daily_visitors AS v WHERE v.day < v_today - 1;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_result || jsonb_build_object('daily_visitors', v_rows);
+    RETURN v_result || jsonb_build_object('visitor_salts', v_rows);
 END
 $$;
 
 COMMENT ON FUNCTION tally.clear_personal_data() IS
 'Housekeeping''s privacy step: clears addresses and user agents past pii_retention, truncates old rejection keys, '
-'deletes unreferenced user agents and expired salts and visitor keys.';
+'deletes unreferenced user agents and expired salts.';

@@ -10,8 +10,8 @@ AS $$
  * rows changed per table. Counters, daily_counts and trending do not change: they hold no personal
  * data, and the user's events stay (anonymised) so that a later rollup still counts them.
  *   - events: user_id, ip, user agent, referrer and metadata set to NULL; the visitor key replaced
- *     by a random mapping of itself (one per call, so the user's events of a day still count as
- *     one viewer), as are the daily_visitors keys already counted from them;
+ *     by a random mapping of itself (one per call, so that the user's events of a day still share
+ *     one key; the first_visit marks, which unique viewers count, stay as they are);
  *   - debounce slots claimed under the user's keys (every salt still alive): the user counts again
  *     at once, as any new visitor would;
  *   - rate-limit state and rejections of the user's key.
@@ -21,7 +21,6 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := tally.now();
-    v_today date := (v_now AT TIME ZONE 'UTC')::date;
     v_window interval;
     v_mapping uuid := gen_random_uuid();
     v_result jsonb := '{}';
@@ -38,22 +37,12 @@ BEGIN
         FROM tally.events AS e
         CROSS JOIN (SELECT row('user', forget_user.user_id)::text AS identity) AS i
         CROSS JOIN tally.visitor_salts AS s
-        WHERE e.user_id = forget_user.user_id AND e.created_at >= v_now - v_window
+        -- Slots live for the day they were claimed in, and the debounce window after it.
+        WHERE e.user_id = forget_user.user_id
+            AND e.created_at >= least(v_now - v_window, date_trunc('day', v_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
     );
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
-
-    UPDATE tally.daily_visitors AS v
-    SET key = tally.visit_key(m.target_type, m.target_id, m.kind, md5(row(v_mapping, m.visitor)::text)::uuid)
-    FROM (
-        SELECT DISTINCT (e.created_at AT TIME ZONE 'UTC')::date AS day, e.target_type, e.target_id, e.kind, e.visitor
-        FROM tally.events AS e
-        WHERE e.user_id = forget_user.user_id AND e.visitor IS NOT NULL
-            AND e.created_at >= (v_today - 1)::timestamp AT TIME ZONE 'UTC'
-    ) AS m
-    WHERE v.day = m.day AND v.key = tally.visit_key(m.target_type, m.target_id, m.kind, m.visitor);
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    v_result := v_result || jsonb_build_object('daily_visitors', v_rows);
 
     UPDATE tally.events AS e SET
         user_id = NULL,

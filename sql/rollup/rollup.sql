@@ -8,16 +8,13 @@ SET search_path = pg_catalog, pg_temp
 SET jit = off
 -- Grouping a large batch in memory instead of spilling to disk; local to this function.
 SET work_mem = '256MB'
--- The batch's visits meet its first visits in a hash join; estimated from CTEs, a merge join sorted
--- every visit first (measured: 0.65 of 1.25 s for 300,000 events).
-SET enable_mergejoin = off
 -- The batch's txid range must reach the planner as values (a BRIN range scan of the new pages); a
 -- generic plan would not know how narrow the range is.
 SET plan_cache_mode = force_custom_plan
 AS $rollup$
 /*
- * Adds the events not yet rolled up to tally.daily_counts (with each day's new unique viewers,
- * whose visits tally.daily_visitors remembers while the day's salt lives), the trending scores
+ * Adds the events not yet rolled up to tally.daily_counts (with unique viewers: the events marked
+ * first_visit by the debounce claim, tally.claim_visit), the trending scores
  * (after the daily step of their windows, tally.advance_trending()) and the host tables' counters,
  * in one grouped pass and one transaction, then queues the cache tags of the entities whose counters
  * moved (tally.notify_revalidate: a durable outbox, NOTIFY as the wake-up). So "rollup, then read
@@ -72,37 +69,17 @@ BEGIN
         PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
 
-        WITH visits AS MATERIALIZED (
-            -- The batch per day, target, kind and, for kinds counted as views, visitor, with its
-            -- daily_visitors key (NULL for other kinds and for events without an identity), computed
-            -- once per group rather than per event.
-            SELECT g.*, tally.visit_key(g.target_type, g.target_id, g.kind, g.visitor_key) AS visitor
-            FROM (
-                SELECT
-                    (e.created_at AT TIME ZONE 'UTC')::date AS day,
-                    e.target_type,
-                    e.target_id,
-                    e.kind,
-                    CASE WHEN k.counter_column = 'views' THEN e.visitor END AS visitor_key,
-                    count(*) AS n
-                FROM tally.events AS e
-                LEFT JOIN tally.kinds AS k ON k.kind = e.kind
-                WHERE e.txid >= v_from AND e.txid < v_below
-                    AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
-                GROUP BY 1, 2, 3, 4, 5
-            ) AS g
-        ),
-        -- Visitors not counted yet on their day (the key is NULL for events without an identity).
-        first_visits AS (
-            INSERT INTO tally.daily_visitors AS v (day, key)
-            SELECT x.day, x.visitor FROM visits AS x WHERE x.visitor IS NOT NULL
-            ON CONFLICT (day, key) DO NOTHING
-            RETURNING v.day, v.key
-        ),
-        batch AS MATERIALIZED (
-            SELECT x.day, x.target_type, x.target_id, x.kind, sum(x.n)::bigint AS n, count(f.key) AS viewers
-            FROM visits AS x
-            LEFT JOIN first_visits AS f ON f.day = x.day AND f.key = x.visitor
+        WITH batch AS MATERIALIZED (
+            SELECT
+                (e.created_at AT TIME ZONE 'UTC')::date AS day,
+                e.target_type,
+                e.target_id,
+                e.kind,
+                count(*) AS n,
+                count(*) FILTER (WHERE e.first_visit) AS viewers
+            FROM tally.events AS e
+            WHERE e.txid >= v_from AND e.txid < v_below
+                AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
             GROUP BY 1, 2, 3, 4
         ),
         daily AS (

@@ -82,9 +82,10 @@ def test_expired_debounce_state_is_pruned(db, targets, clock):
     for i in range(50):
         clock(db, "2026-11-20 10:00:00+00")
         log(db, "snippet", targets(), "view", session_id=f"s{i}")
-    clock(db, "2026-11-20 10:20:00+00")
+    clock(db, "2026-11-20 23:50:00+00")
     log(db, "snippet", targets(), "view", session_id="recent")
     assert scalar(db, "SELECT count(*) FROM tally.debounce") == 51
-    clock(db, "2026-11-20 10:45:00+00")
+    # Slots of a past day go once their window has passed; the last one still decides the next minutes.
+    clock(db, "2026-11-21 00:10:00+00")
     assert scalar(db, "SELECT (tally.housekeeping() ->> 'debounce')::int") == 50
     assert scalar(db, "SELECT count(*) FROM tally.debounce") == 1

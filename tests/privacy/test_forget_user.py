@@ -31,7 +31,7 @@ def test_forget_user_anonymises_events_and_changes_no_count(db, targets, clock):
     db.execute("ROLLBACK")
 
     result = scalar(db, "SELECT tally.forget_user('alice')")
-    assert result == {"events": 5, "debounce": 2, "daily_visitors": 2, "rate_limit_state": 3,
+    assert result == {"events": 5, "debounce": 2, "rate_limit_state": 3,
                       "rate_limit_rejections": 0}  # rate limits: per kind and window
     db.execute("SELECT tally.rollup()")
     assert db.execute(COUNTS).fetchone() == expected
@@ -51,7 +51,7 @@ def test_forget_user_keeps_the_days_unique_viewers(db, targets, clock):
     db.execute("SELECT tally.rollup()")
     clock(db, "2026-11-20 11:00:00+00")
     log(db, "snippet", sid, "view", user_id="alice")  # the same viewer, not rolled up yet
-    assert scalar(db, "SELECT tally.forget_user('alice')")["daily_visitors"] == 1
+    assert scalar(db, "SELECT tally.forget_user('alice')")["events"] == 2
     db.execute("SELECT tally.rollup()")
     assert db.execute("SELECT count, viewers FROM tally.daily_counts").fetchall() == [(2, 1)]
 

@@ -55,12 +55,24 @@ def test_trending_viewers_are_the_sum_of_daily_viewers_in_the_window(db, targets
     assert scalar(db, "SELECT viewers FROM tally.trending('snippet', '30d', 5)") == 9
 
 
-def test_visitor_keys_of_days_before_yesterday_are_deleted(db, targets, clock):
+def test_a_visitor_returning_later_that_day_is_not_a_new_viewer_even_after_housekeeping(db, targets, clock):
     sid = targets()
-    clock(db, "2026-11-20 10:00:00+00")
+    steps = [("2026-11-20 01:00:00", "logged"), ("2026-11-20 05:00:00", "logged"), ("2026-11-20 23:59:00", "logged"),
+             ("2026-11-21 00:20:00", "debounced"), ("2026-11-21 09:00:00", "logged")]
+    for at, expected in steps:
+        clock(db, at + "+00")
+        db.execute("SELECT tally.housekeeping()")  # prunes only what can no longer decide anything
+        assert log(db, "snippet", sid, "view", ip="203.0.113.9", user_agent="Firefox") == expected, at
+        db.execute("SELECT tally.rollup()")
+    rows = db.execute("SELECT day::text, count, viewers FROM tally.daily_counts ORDER BY day").fetchall()
+    assert rows == [("2026-11-20", 3, 1), ("2026-11-21", 1, 1)]
+
+
+def test_housekeeping_keeps_todays_debounce_slots_and_drops_past_days(db, targets, clock):
+    sid = targets()
+    clock(db, "2026-11-20 01:00:00+00")
     log(db, "snippet", sid, "view", session_id="s")
-    db.execute("SELECT tally.rollup()")
-    assert scalar(db, "SELECT count(*) FROM tally.daily_visitors") == 1
-    clock(db, "2026-11-22 00:00:00+00")
-    assert scalar(db, "SELECT tally.housekeeping()")["personal_data"]["daily_visitors"] == 1
-    assert scalar(db, "SELECT count(*) FROM tally.daily_visitors") == 0
+    clock(db, "2026-11-20 12:00:00+00")
+    assert scalar(db, "SELECT tally.housekeeping()")["debounce"] == 0
+    clock(db, "2026-11-21 12:00:00+00")
+    assert scalar(db, "SELECT tally.housekeeping()")["debounce"] == 1

@@ -20,7 +20,6 @@ DENIED_TO_BOTH = [
     "SELECT * FROM tally.revalidation_outbox",
     "SELECT * FROM tally.next_tags(1)",
     "SELECT tally.ack_tags('{1}')",
-    "SELECT * FROM tally.daily_visitors",
     "UPDATE tally.pii_state SET cleared_below = now()",
     "SELECT tally.visitor_salt(current_date)",
     "SELECT tally.clear_personal_data()",
@@ -116,8 +115,8 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score, top_size,
-    # visit_key and visitor_key must stay inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score, top_size and
+    # visitor_key must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
@@ -127,7 +126,7 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
     assert sorted(r[0] for r in rows) == [
         "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)", "tally.growth(date,date,interval)",
         "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()",
-        "tally.visit_key(text,text,text,uuid)", "tally.visitor_key(bytea,bytea,text)"]
+        "tally.visitor_key(bytea,bytea,text)"]
 
 
 def test_every_tally_function_has_a_comment(db):
