@@ -48,7 +48,7 @@ BEGIN
             RETURN;
         END IF;
         INSERT INTO tally.debounce AS d (key, last_at)
-        VALUES (md5(row(p_target_type, p_target_id, p_kind, p_previous)::text)::uuid, p_at)
+        VALUES (tally.debounce_key(p_target_type, p_target_id, p_kind, p_previous), p_at)
         ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
         WHERE d.last_at <= excluded.last_at - v_window;
         IF NOT FOUND THEN
@@ -63,7 +63,7 @@ BEGIN
     ),
     claimed AS (
         INSERT INTO tally.debounce AS d (key, last_at)
-        SELECT md5(row(p_target_type, p_target_id, p_kind, p_visitor)::text)::uuid, p_at FROM k
+        SELECT tally.debounce_key(p_target_type, p_target_id, p_kind, p_visitor), p_at FROM k
         ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
         WHERE d.last_at <= excluded.last_at - (SELECT k.debounce FROM k)
         RETURNING d.xmax = 0 AS created

@@ -27,7 +27,7 @@ BEGIN
         SELECT
             c.key,
             c.max_hits,
-            md5(row(c.key, p_kind)::text)::uuid AS hash
+            tally.rate_limit_key(c.key, p_kind) AS hash
         FROM (
             VALUES (1, 'ip:' || p_ip_key, p_ip_limit), (2, 'user:' || p_user_id, p_user_limit)
         ) AS c (ord, key, max_hits)

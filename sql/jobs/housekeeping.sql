@@ -38,11 +38,7 @@ BEGIN
 
     -- Today's slots stay until the day is over: a slot that exists marks its visitor as seen today
     -- (tally.claim_visit, unique viewers).
-    DELETE FROM tally.debounce AS d
-    WHERE d.last_at < least(
-        v_now - (SELECT max(k.debounce) FROM tally.kinds AS k),
-        date_trunc('day', v_now)
-    );
+    DELETE FROM tally.debounce AS d WHERE d.last_at < tally.debounce_horizon(v_now);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
 

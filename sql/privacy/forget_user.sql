@@ -21,7 +21,6 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := tally.now();
-    v_window interval;
     v_mapping uuid := gen_random_uuid();
     v_result jsonb := '{}';
     v_rows bigint;
@@ -29,17 +28,13 @@ BEGIN
     IF forget_user.user_id IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'user_id must not be NULL';
     END IF;
-    SELECT coalesce(max(k.debounce), interval '0') INTO v_window FROM tally.kinds AS k;
-
     DELETE FROM tally.debounce AS d
     WHERE d.key IN (
-        SELECT md5(row(e.target_type, e.target_id, e.kind, tally.visitor_key(s.inner_pad, s.outer_pad, i.identity))::text)::uuid
+        SELECT tally.debounce_key(e.target_type, e.target_id, e.kind, tally.visitor_key(s.inner_pad, s.outer_pad, i.identity))
         FROM tally.events AS e
         CROSS JOIN (SELECT row('user', forget_user.user_id)::text AS identity) AS i
         CROSS JOIN tally.visitor_salts AS s
-        -- Slots live for the day they were claimed in, and the debounce window after it.
-        WHERE e.user_id = forget_user.user_id
-            AND e.created_at >= least(v_now - v_window, date_trunc('day', v_now AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')
+        WHERE e.user_id = forget_user.user_id AND e.created_at >= tally.debounce_horizon(v_now)
     );
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
@@ -56,7 +51,7 @@ BEGIN
     v_result := v_result || jsonb_build_object('events', v_rows);
 
     DELETE FROM tally.rate_limit_state AS r
-    WHERE r.key IN (SELECT md5(row('user:' || forget_user.user_id, k.kind)::text)::uuid FROM tally.kinds AS k);
+    WHERE r.key IN (SELECT tally.rate_limit_key('user:' || forget_user.user_id, k.kind) FROM tally.kinds AS k);
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rate_limit_state', v_rows);
 

@@ -115,8 +115,8 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, growth, round_score, top_size and
-    # visitor_key must stay inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, debounce_key, growth,
+    # rate_limit_key, round_score, top_size and visitor_key must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
@@ -124,9 +124,10 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
           AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
     """).fetchall()
     assert sorted(r[0] for r in rows) == [
-        "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)", "tally.growth(date,date,interval)",
-        "tally.rollup_job()", "tally.round_score(double precision)", "tally.top_size()",
-        "tally.visitor_key(bytea,bytea,text)"]
+        "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
+        "tally.debounce_key(text,text,text,uuid)", "tally.growth(date,date,interval)",
+        "tally.rate_limit_key(text,text)", "tally.rollup_job()", "tally.round_score(double precision)",
+        "tally.top_size()", "tally.visitor_key(bytea,bytea,text)"]
 
 
 def test_every_tally_function_has_a_comment(db):
@@ -195,3 +196,16 @@ def test_a_consumer_role_takes_tags_and_reads_nothing_else(db, connect, targets)
         with pytest.raises(errors.InsufficientPrivilege):
             consumer.execute(statement)
         consumer.rollback()
+
+
+@pytest.mark.parametrize("call", [
+    "tally.clean_text('x' || g, 10)", "tally.counted(g::bigint, pg_current_snapshot())",
+    "tally.debounce_key('snippet', 't' || g, 'view', NULL::uuid)",
+    "tally.growth(current_date, current_date + g, '3 days')",
+    "tally.rate_limit_key('ip:' || g, 'view')", "tally.round_score(g::float8)", "tally.top_size() + g",
+    "tally.visitor_key('\\x00'::bytea, '\\x01'::bytea, 'x' || g)",
+])
+def test_the_helpers_left_without_search_path_are_really_inlined(db, call):
+    # A helper whose body is more volatile than its declaration is never inlined: a hidden call per row.
+    plan = "\n".join(r[0] for r in db.execute(f"EXPLAIN VERBOSE SELECT {call} FROM generate_series(1, 2) AS g"))
+    assert call.split("(")[0] + "(" not in plan, plan
