@@ -16,12 +16,22 @@ AS $$
  * spelling. The host row is read by tally_host.probe(), as tally_host_access. previous_visitor (the
  * identity's key under yesterday's salt, near midnight) is passed to the debounce check and cleared;
  * first_visit marks the visitor's first counted event of the target and kind that UTC day.
+ *
+ * A row log_events() validated itself carries the token of its INSERT in vouched (see migration
+ * 0017): it is stored as it is. Any other value is cleared and the row validated like the rest.
  */
 DECLARE
     v_reason tally.outcome;
     v_target record;
     v_claim record;
 BEGIN
+    IF NEW.vouched IS NOT NULL THEN
+        IF NEW.vouched::text = current_setting('tally.voucher', true) THEN
+            NEW.vouched := NULL;
+            RETURN NEW;
+        END IF;
+        NEW.vouched := NULL;
+    END IF;
     -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
     -- tuplestore a set-returning call in FROM costs.
     v_target := tally_host.probe(NEW.target_type, NEW.target_id, NEW.user_id);

@@ -87,17 +87,7 @@ BEGIN
         c.ip_key,
         c.user_agent,
         tally.clean_text(log_event.referrer, s.referrer_max),
-        CASE
-            WHEN log_event.metadata IS NULL THEN NULL
-            WHEN jsonb_typeof(log_event.metadata) <> 'object'
-                THEN jsonb_build_object('_tally', 'metadata_dropped', 'reason', 'not_an_object')
-            WHEN octet_length(log_event.metadata::text) > s.metadata_max_bytes
-                THEN jsonb_build_object(
-                    '_tally', 'metadata_dropped', 'reason', 'too_large',
-                    'bytes', octet_length(log_event.metadata::text)
-                )
-            ELSE log_event.metadata
-        END,
+        tally.clean_metadata(log_event.metadata, s.metadata_max_bytes),
         a.id,
         a.last_used,
         -- A known user agent's cached verdict; a new one is classified here and stored only if the
@@ -120,30 +110,16 @@ BEGIN
                 ELSE now()
             END AS now,
             a.ip,
-            -- The address bucket abuse limits and the device identity key on: an IPv4 address, an IPv6
-            -- prefix (one host usually holds a whole /64), or, for a value given that is not an
-            -- address (say a forwarded list '203.0.113.5, 10.0.0.1'), one shared bucket
-            -- 'unparsable', so that garbage cannot open a limit. NULL only when no value was given.
-            -- Inline rather than a SQL helper: a helper whose argument is this PL/pgSQL call, used
-            -- three times, is not inlined, and is then planned again on every call (~40 us).
-            CASE
-                WHEN log_event.ip IS NULL THEN NULL
-                WHEN a.ip IS NULL THEN 'unparsable'
-                WHEN family(a.ip) = 6 THEN network(set_masklen(a.ip, s.ipv6_prefix))::text
-                ELSE host(a.ip)
-            END AS ip_key,
+            -- See tally.address_bucket: a.ip is a column of the subquery below, not a call, so the
+            -- helper is inlined (an argument that is a function call, used three times, is not).
+            tally.address_bucket(log_event.ip, a.ip, s.ipv6_prefix) AS ip_key,
             tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
         FROM (SELECT tally.parse_ip(log_event.ip) AS ip OFFSET 0) AS a
     ) AS c
     CROSS JOIN LATERAL (
         SELECT
             (c.now AT TIME ZONE 'UTC')::date AS day,
-            -- The debounce identity: user, else session, else device (address bucket + user agent).
-            CASE
-                WHEN log_event.user_id IS NOT NULL THEN row('user', log_event.user_id)::text
-                WHEN log_event.session_id IS NOT NULL THEN row('session', log_event.session_id)::text
-                WHEN c.ip_key IS NOT NULL THEN row('device', c.ip_key, c.user_agent)::text
-            END AS identity
+            tally.visitor_identity(log_event.user_id, log_event.session_id, c.ip_key, c.user_agent) AS identity
     ) AS v
     LEFT JOIN tally.kinds AS k ON k.kind = log_event.kind
     -- The salts that key the identity: today's, and yesterday's while a debounce window that began

@@ -14,7 +14,7 @@ AS $$
 /*
  * Counts one call of this address bucket (log_event's ip_key) and of this user for p_kind in the
  * fixed window starting at p_window, and says whether either goes past its limit (NULL: no limit).
- * Both keys are counted in one statement, locking their rows in the same order for every caller;
+ * Both keys are counted in one statement, locking their rows in key order for every caller;
  * rejected calls are added to tally.rate_limit_rejections per key ('ip:ADDRESS', 'ip:PREFIX/64',
  * 'ip:unparsable' or 'user:ID'), which the admin view reads. Fixed
  * windows allow up to twice a limit across a window boundary: the price of one upsert per key per
@@ -29,14 +29,14 @@ BEGIN
             c.max_hits,
             tally.rate_limit_key(c.key, p_kind) AS hash
         FROM (
-            VALUES (1, 'ip:' || p_ip_key, p_ip_limit), (2, 'user:' || p_user_id, p_user_limit)
-        ) AS c (ord, key, max_hits)
+            VALUES ('ip:' || p_ip_key, p_ip_limit), ('user:' || p_user_id, p_user_limit)
+        ) AS c (key, max_hits)
         WHERE c.key IS NOT NULL AND c.max_hits IS NOT NULL
-        ORDER BY c.ord
     ),
     counted AS (
+        -- Rows locked in key order, as log_events() locks its batch's: no lock cycle between them.
         INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
-        SELECT keys.hash, p_window, 1 FROM keys
+        SELECT keys.hash, p_window, 1 FROM keys ORDER BY keys.hash
         ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + 1
         RETURNING s.key AS hash, s.hits
     )
@@ -47,7 +47,7 @@ BEGIN
         RETURN false;
     END IF;
     INSERT INTO tally.rate_limit_rejections AS r (window_start, key, kind, rejected)
-    SELECT p_window, o.key, p_kind, 1 FROM unnest(v_over) AS o (key)
+    SELECT p_window, o.key, p_kind, 1 FROM unnest(v_over) AS o (key) ORDER BY o.key COLLATE "C"
     ON CONFLICT (window_start, key, kind) DO UPDATE SET rejected = r.rejected + 1;
     RETURN true;
 END

@@ -32,6 +32,7 @@ BEGIN
     -- call (the function, not the schema: only tally_owner can name it).
     GRANT EXECUTE ON FUNCTION tally.log_event(text, text, text, text, text, text, text, text, jsonb, uuid)
     TO tally_app;
+    GRANT EXECUTE ON FUNCTION tally.log_events(jsonb) TO tally_app;
     GRANT EXECUTE ON FUNCTION tally.trending(text, text, integer) TO tally_app;
     GRANT SELECT ON tally.counters_live, tally.snippets, tally.templates, tally.documents TO tally_app;
     -- counters_live and job_status call it; a pure function of its arguments, inlined when granted.

@@ -12,6 +12,7 @@ AS $build$
  * (Re)generates the only code that touches host tables, from tally.target_types, into schema
  * tally_host, owned by tally_host_access:
  *   tally_host.probe(target_type, target_id, user_id)  the target's canonical id and its visibility
+ *   tally_host.probe_many(target_type, ids, user_ids)  the same for many (log_events), in one query
  *   tally_host.add_counters(target_type, ids, ...)     adds a rollup batch to host counters; cache tags
  *   tally_host.set_counters(target_type, ids, ...)     sets counters absolutely (rebuild_counters)
  *   tally_host.targets(target_type)                    every target with slug, listed flag, counters
@@ -48,6 +49,7 @@ BEGIN%s
 END
 $body$$header$;
     v_probe text := '';
+    v_probe_many text := '';
     v_add text := '';
     v_set text := '';
     v_targets text := '';
@@ -55,6 +57,7 @@ $body$$header$;
     v_key text;
     v_lookup text;
     v_visible text;
+    v_visible_many text;
     v_listed text;
     v_function regprocedure;
 BEGIN
@@ -70,12 +73,18 @@ BEGIN
         END;
         IF v_type.visibility_column IS NULL THEN
             v_visible := 'true';
+            v_visible_many := 'true';
             v_listed := 'true';
         ELSE
             v_visible := format('t.%I::text = ANY (%L::text [])', v_type.visibility_column, v_type.visible_values);
+            v_visible_many := v_visible;
             IF v_type.owner_column IS NOT NULL THEN
                 v_visible := v_visible || format(
                     ' OR (t.%I::text = ANY (%L::text []) AND t.%I::text = probe.user_id)',
+                    v_type.visibility_column, v_type.owner_only_values, v_type.owner_column
+                );
+                v_visible_many := v_visible_many || format(
+                    ' OR (t.%I::text = ANY (%L::text []) AND t.%I::text = p.user_id)',
                     v_type.visibility_column, v_type.owner_only_values, v_type.owner_column
                 );
             END IF;
@@ -94,6 +103,28 @@ BEGIN
             );
         END IF;
         v_probe := v_probe || format(E'\n        WHEN %L THEN\n            %s', v_type.target_type, v_lookup);
+
+        -- One join for the whole batch. An id that is not of the key's type fails the cast for all of
+        -- them: those batches fall back to probe() per id, which names no target for that id alone.
+        v_lookup := format(
+            E'SELECT array_agg(p.ord), array_agg(t.%I::text), array_agg(coalesce(%s, false))'
+            '\n                INTO v_ords, v_ids, v_visible'
+            '\n                FROM unnest(probe_many.ids, probe_many.user_ids) WITH ORDINALITY AS p (id, user_id, ord)'
+            '\n                LEFT JOIN ONLY %s AS t ON t.%I = %s;',
+            v_type.key_column, v_visible_many, v_type.host_table, v_type.key_column, format(v_key, 'p.id')
+        );
+        IF v_type.key_type NOT IN ('text', 'character varying') THEN
+            v_lookup := format(
+                E'BEGIN\n                %s\n            EXCEPTION WHEN data_exception THEN'
+                '\n                SELECT array_agg(p.ord), array_agg(r.canonical_id), array_agg(r.visible)'
+                '\n                INTO v_ords, v_ids, v_visible'
+                '\n                FROM unnest(probe_many.ids, probe_many.user_ids) WITH ORDINALITY AS p (id, user_id, ord)'
+                '\n                CROSS JOIN LATERAL tally_host.probe(%L, p.id, p.user_id) AS r;'
+                '\n            END;',
+                v_lookup, v_type.target_type
+            );
+        END IF;
+        v_probe_many := v_probe_many || format(E'\n        WHEN %L THEN\n            %s', v_type.target_type, v_lookup);
 
         v_add := v_add || format(
             E'\n        WHEN %1$L THEN\n            RETURN QUERY\n            UPDATE ONLY %2$s AS h SET'
@@ -144,6 +175,7 @@ BEGIN
 
     IF v_probe = '' THEN  -- nothing registered yet: a CASE needs one WHEN
         v_probe := E'\n        WHEN NULL THEN NULL;';
+        v_probe_many := v_probe;
         v_add := v_probe;
         v_set := v_probe;
         v_targets := v_probe;
@@ -153,6 +185,15 @@ BEGIN
         'CREATE OR REPLACE FUNCTION tally_host.probe(target_type text, target_id text, user_id text,'
         ' OUT canonical_id text, OUT visible boolean) RETURNS record' || v_header,
         'STABLE', '', v_guard, 'probe.target_type', v_probe, ''
+    );
+    EXECUTE format(
+        'CREATE OR REPLACE FUNCTION tally_host.probe_many(target_type text, ids text [], user_ids text [])'
+        ' RETURNS TABLE (ord bigint, canonical_id text, visible boolean)' || v_header,
+        'STABLE',
+        E'#variable_conflict use_column\nDECLARE\n    v_ords pg_catalog.int8 [];\n    v_ids pg_catalog.text [];'
+        '\n    v_visible pg_catalog.bool [];',
+        v_guard, 'probe_many.target_type', v_probe_many,
+        E'\n    RETURN QUERY SELECT * FROM unnest(v_ords, v_ids, v_visible);'
     );
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.add_counters(target_type text, ids text [], view_deltas bigint [],'
@@ -178,6 +219,8 @@ BEGIN
 
     COMMENT ON FUNCTION tally_host.probe(text, text, text) IS
     'Generated: the canonical id of a target (NULL: no such row) and whether user_id may see it. Runs as tally_host_access.';
+    COMMENT ON FUNCTION tally_host.probe_many(text, text [], text []) IS
+    'Generated: probe() for many ids at once; one row per id, ord = its position in ids. Runs as tally_host_access.';
     COMMENT ON FUNCTION tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
     'Generated: adds a rollup batch to a type''s host counters and returns the cache tags of the rows it updated.';
     COMMENT ON FUNCTION tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
@@ -203,3 +246,6 @@ $build$;
 
 COMMENT ON FUNCTION tally.build_host_access() IS
 'Regenerates the tally_host functions (owned by tally_host_access) that read and update host tables.';
+
+-- Regenerated whenever this file is re-applied, so that an upgrade brings the new generated code.
+SELECT tally.build_host_access();

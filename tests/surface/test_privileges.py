@@ -115,8 +115,9 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
-    # rollup_job COMMITs (a procedure with SET may not); clean_text, counted, debounce_key, growth,
-    # rate_limit_key, round_score, top_size and visitor_key must stay inlinable.
+    # rollup_job COMMITs (a procedure with SET may not); address_bucket, clean_metadata, clean_text,
+    # counted, debounce_key, growth, rate_limit_key, round_score, top_size, visitor_identity and
+    # visitor_key must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
         WHERE p.pronamespace = 'tally'::regnamespace
@@ -124,10 +125,11 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
           AND NOT coalesce('search_path=pg_catalog, pg_temp' = ANY (p.proconfig), false)
     """).fetchall()
     assert sorted(r[0] for r in rows) == [
+        "tally.address_bucket(text,inet,integer)", "tally.clean_metadata(jsonb,integer)",
         "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
         "tally.debounce_key(text,text,text,uuid)", "tally.growth(date,date,interval)",
         "tally.rate_limit_key(text,text)", "tally.rollup_job()", "tally.round_score(double precision)",
-        "tally.top_size()", "tally.visitor_key(bytea,bytea,text)"]
+        "tally.top_size()", "tally.visitor_identity(text,text,text,text)", "tally.visitor_key(bytea,bytea,text)"]
 
 
 def test_every_tally_function_has_a_comment(db):
@@ -204,6 +206,9 @@ def test_a_consumer_role_takes_tags_and_reads_nothing_else(db, connect, targets)
     "tally.growth(current_date, current_date + g, '3 days')",
     "tally.rate_limit_key('ip:' || g, 'view')", "tally.round_score(g::float8)", "tally.top_size() + g",
     "tally.visitor_key('\\x00'::bytea, '\\x01'::bytea, 'x' || g)",
+    "tally.address_bucket('::1', ('::' || g)::inet, 64)",
+    "tally.clean_metadata(jsonb_build_object('g', g), 100)",
+    "tally.visitor_identity(NULL, NULL, 'ip' || g, 'agent')",
 ])
 def test_the_helpers_left_without_search_path_are_really_inlined(db, call):
     # A helper whose body is more volatile than its declaration is never inlined: a hidden call per row.

@@ -1,0 +1,136 @@
+CREATE OR REPLACE FUNCTION tally.claim_visits(
+    items tally.ingest_item[], state tally.ingest_state[], at timestamptz
+)
+RETURNS tally.ingest_state[]
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+/*
+ * Step 4 of log_events: claim_visit for the whole batch. Every element shares one clock reading, so
+ * of the elements with the same debounce slot (target, kind, visitor key) only the first can count:
+ * it claims the slot as claim_visit would (yesterday's slot first, near midnight), and every later
+ * one is debounced, whatever became of the first (an admission sets last_at to this very instant,
+ * and a refusal means the slot is already inside its window). A claim that creates today's slot
+ * marks a first visit.
+ *
+ * The window is a condition of each upsert, so the slots are claimed per window length (usually
+ * one): all previous-day slots first, then all of today's, each in (window, key) order, the order
+ * every claim_visit call follows too.
+ */
+#variable_conflict use_column
+DECLARE
+    v_state tally.ingest_state [] := claim_visits.state;
+    v_window interval;
+    v_keys uuid [];
+    v_previous uuid [];
+    v_debounced uuid [] := '{}';
+    v_created uuid [] := '{}';
+    v_claimed uuid [] := '{}';
+    v_found uuid [];
+    v_new uuid [];
+BEGIN
+    -- A visitor key needs today's salt; when no job has made it yet, the batch makes it, once.
+    IF EXISTS (
+        SELECT 1 FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        WHERE r.error IS NULL AND r.outcome IS NULL AND r.identity IS NOT NULL AND r.stored_visitor IS NULL
+    ) THEN
+        SELECT array_agg(
+            row(
+                r.outcome, r.reach, r.ip_over, r.user_over, r.canonical_id, r.stored_agent,
+                coalesce(r.stored_visitor, tally.visitor_key(s.inner_pad, s.outer_pad, r.identity)), r.first_visit
+            )::tally.ingest_state
+            ORDER BY r.ord
+        )
+        INTO v_state
+        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        CROSS JOIN tally.visitor_salt((claim_visits.at AT TIME ZONE 'UTC')::date) AS s;
+    END IF;
+
+    FOR v_window IN
+        SELECT DISTINCT r.debounce
+        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce > interval '0'
+            AND r.previous IS NOT NULL
+        ORDER BY r.debounce
+    LOOP
+        WITH slots AS (
+            SELECT DISTINCT tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.previous) AS key
+            FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+            WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce = v_window
+                AND r.previous IS NOT NULL
+        ),
+        claimed AS (
+            INSERT INTO tally.debounce AS d (key, last_at)
+            SELECT slots.key, claim_visits.at FROM slots ORDER BY slots.key
+            ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
+            WHERE d.last_at <= excluded.last_at - v_window
+            RETURNING d.key
+        )
+        SELECT array_agg(slots.key) INTO v_found
+        FROM slots WHERE slots.key NOT IN (SELECT claimed.key FROM claimed);
+        v_debounced := v_debounced || coalesce(v_found, '{}');
+    END LOOP;
+
+    FOR v_window IN
+        SELECT DISTINCT r.debounce
+        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce > interval '0'
+        ORDER BY r.debounce
+    LOOP
+        -- The first element of each slot, unless yesterday's slot already debounced it.
+        WITH slots AS (
+            SELECT DISTINCT tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.stored_visitor) AS key
+            FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+            WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce = v_window
+                AND (r.previous IS NULL
+                    OR tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.previous)
+                    NOT IN (SELECT unnest(v_debounced)))
+        ),
+        claimed AS (
+            INSERT INTO tally.debounce AS d (key, last_at)
+            SELECT slots.key, claim_visits.at FROM slots ORDER BY slots.key
+            ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
+            WHERE d.last_at <= excluded.last_at - v_window
+            RETURNING d.key, d.xmax = 0 AS created
+        )
+        SELECT array_agg(c.key), array_agg(c.key) FILTER (WHERE c.created) INTO v_found, v_new FROM claimed AS c;
+        v_claimed := v_claimed || coalesce(v_found, '{}');
+        v_created := v_created || coalesce(v_new, '{}');
+    END LOOP;
+
+    SELECT array_agg(
+        row(
+            CASE
+                WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
+                WHEN r.stored_visitor IS NULL OR r.debounce <= interval '0' THEN NULL
+                WHEN r.first_of_slot AND r.claimed THEN NULL
+                ELSE 'debounced'
+            END,
+            r.reach, r.ip_over, r.user_over, r.canonical_id, r.stored_agent, r.stored_visitor,
+            CASE WHEN r.first_of_slot AND r.created THEN true END
+        )::tally.ingest_state
+        ORDER BY r.ord
+    )
+    INTO v_state
+    FROM (
+        SELECT
+            r.*,
+            k.key,
+            row_number() OVER (PARTITION BY k.key ORDER BY r.ord) = 1 AS first_of_slot,
+            k.key IN (SELECT unnest(v_claimed)) AS claimed,
+            k.key IN (SELECT unnest(v_created)) AS created
+        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL
+                THEN tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.stored_visitor)
+            END AS key
+        ) AS k
+    ) AS r;
+    RETURN v_state;
+END
+$$;
+
+COMMENT ON FUNCTION tally.claim_visits(tally.ingest_item[], tally.ingest_state[], timestamptz) IS
+'Step 4 of log_events: debounce claims for the elements still going (first per slot claims, later ones are '
+'debounced) and their first-visit marks.';

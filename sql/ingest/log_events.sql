@@ -1,0 +1,295 @@
+CREATE OR REPLACE FUNCTION tally.log_events(events jsonb)
+RETURNS TABLE (ord integer, outcome tally.outcome, error text, message text)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+-- The statements below sort, group and join arrays of up to batch_max rows: costs the planner rates
+-- high enough to JIT-compile, which takes longer than running them.
+SET jit = off
+AS $$
+/*
+ * Records a JSON array of events (objects with log_event's parameter names) and returns one row per
+ * element, in input order: its outcome, or for an element log_event would have refused, the SQLSTATE
+ * and message it would have raised (one bad element never rejects the batch).
+ *
+ * The result is what calling log_event once per element, in array order, would have done: the same
+ * outcomes and the same stored rows and side state. The guards run set-based, a few statements per
+ * batch whatever its size, in log_event's order:
+ *   1. read: fields, hygiene, kinds, user agents, bot verdicts, event_ids already seen, visitor keys
+ *   2. rate limits: the batch's counter rows are locked (in key order) and read; an element is over
+ *      when the hits before it in the batch, plus the stored ones, pass the limit. An element whose
+ *      event_id an earlier element claimed is a duplicate and counts no hit, and the claim depends on
+ *      that earlier element's rate limit: so this is repeated until nothing changes (once, unless a
+ *      batch repeats an event_id after a refused element).
+ *   3. event_ids claimed; user agents recorded; targets probed (tally_host.probe_many, per type)
+ *   4. debounce: per slot, the first element of the batch claims it and any later one is debounced
+ *      (all share one clock reading); yesterday's slots first, as claim_visit does
+ *   5. the admitted rows inserted in one statement (vouched for: the trigger does not probe them
+ *      again), then the discards counted
+ * Every lock is taken in key order within its step, and the steps in log_event's order, so batches
+ * and single calls never wait on each other in a cycle within one statement.
+ *
+ * The clock override's per-element 'at' cannot share one clock reading: a batch that has one is
+ * logged element by element (tests and demos only; the override is off in production).
+ *
+ * Refused as a whole, with SQLSTATE 22023: a value that is not a JSON array, or longer than
+ * settings.batch_max (which also bounds its memory).
+ */
+#variable_conflict use_column
+DECLARE
+    v_batch_max integer;
+    v_count integer;
+    v_override boolean;
+    v_now timestamptz;
+    v_day date;
+    v_items tally.ingest_item [];
+    v_state tally.ingest_state [];
+    v_has_at boolean;
+    v_limited boolean;
+    v_keys uuid [];
+    v_windows timestamptz [];
+    v_hits integer [];
+    v_changed boolean;
+    v_rounds integer := 0;
+    v_token text;
+BEGIN
+    IF jsonb_typeof(log_events.events) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = 'log_events takes a JSON array of event objects';
+    END IF;
+    SELECT
+        s.batch_max,
+        s.clock_override,
+        CASE  -- tally.now(), without a second read of settings
+            WHEN s.clock_override
+                THEN coalesce(nullif(current_setting('tally.clock', true), '')::timestamptz, now())
+            ELSE now()
+        END
+    INTO v_batch_max, v_override, v_now
+    FROM tally.settings AS s;
+    v_count := jsonb_array_length(log_events.events);
+    IF v_count > v_batch_max THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = format('a batch holds at most %s events (settings.batch_max); this one has %s', v_batch_max, v_count),
+            HINT = 'split it, or raise tally.settings.batch_max';
+    END IF;
+    IF v_count = 0 THEN
+        RETURN;
+    END IF;
+    v_day := (v_now AT TIME ZONE 'UTC')::date;
+
+    -- 1. Everything that needs no write, for every element, in one query.
+    SELECT
+        array_agg(
+            row(
+                x.ord, x.error, x.message, v_now, x.target_type, x.target_id, x.kind, x.user_id, x.ip, x.ip_key,
+                x.user_agent, x.agent_id, x.agent_used, x.bot, x.referrer, x.metadata, x.event_id, x.seen,
+                x.identity, x.visitor, x.previous, x.rate_window, x.ip_hash, x.user_hash, x.ip_limit,
+                x.user_limit, x.debounce
+            )::tally.ingest_item
+            ORDER BY x.ord
+        ),
+        -- Until the rate limits say otherwise, the first element of each event_id reaches them and
+        -- the later ones are its duplicates.
+        array_agg(
+            row(
+                CASE
+                    WHEN x.error IS NOT NULL THEN NULL
+                    WHEN x.seen THEN 'duplicate'
+                    WHEN x.earlier_claims THEN 'duplicate'
+                    WHEN x.bot THEN 'discarded_bot'
+                END,
+                x.error IS NULL AND NOT x.seen AND NOT x.earlier_claims AND NOT x.bot,
+                false, false, NULL, x.agent_id, x.visitor, NULL
+            )::tally.ingest_state
+            ORDER BY x.ord
+        ),
+        bool_or(x.has_at),
+        bool_or(x.error IS NULL AND NOT x.seen AND NOT x.bot AND (x.ip_hash IS NOT NULL OR x.user_hash IS NOT NULL))
+    INTO v_items, v_state, v_has_at, v_limited
+    FROM (
+        SELECT
+            f.*,
+            coalesce(
+                count(*) FILTER (WHERE f.error IS NULL AND NOT f.seen AND NOT f.bot) OVER (
+                    PARTITION BY f.event_id, CASE WHEN f.event_id IS NULL THEN f.ord END
+                    ORDER BY f.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                ) > 0,
+                false
+            ) AS earlier_claims
+        FROM tally.read_batch(log_events.events, v_now) AS f
+    ) AS x;
+
+    IF v_has_at AND v_override THEN
+        RETURN QUERY SELECT * FROM tally.log_events_in_order(log_events.events, v_items);
+        RETURN;
+    END IF;
+
+    -- 2. Rate limits: lock and read the counter rows, then decide in rounds (see above).
+    IF v_limited THEN
+        WITH keys AS (
+            SELECT DISTINCT k.hash, i.rate_window
+            FROM unnest(v_items) AS i
+            CROSS JOIN LATERAL (VALUES (i.ip_hash), (i.user_hash)) AS k (hash)
+            WHERE i.error IS NULL AND NOT i.seen AND NOT i.bot AND k.hash IS NOT NULL
+        ),
+        locked AS (
+            INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
+            SELECT keys.hash, keys.rate_window, 0 FROM keys ORDER BY keys.hash, keys.rate_window
+            ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits
+            RETURNING s.key, s.window_start, s.hits
+        )
+        SELECT array_agg(l.key), array_agg(l.window_start), array_agg(l.hits) INTO v_keys, v_windows, v_hits
+        FROM locked AS l;
+
+        LOOP
+            v_rounds := v_rounds + 1;
+            SELECT
+                array_agg(
+                    row(
+                        CASE
+                            WHEN z.error IS NOT NULL THEN NULL
+                            WHEN z.seen OR z.earlier_claims THEN 'duplicate'
+                            WHEN z.bot THEN 'discarded_bot'
+                            WHEN z.ip_over OR z.user_over THEN 'rate_limited'
+                        END,
+                        z.next_reach, z.ip_over, z.user_over, NULL, z.stored_agent, z.stored_visitor, NULL
+                    )::tally.ingest_state
+                    ORDER BY z.ord
+                ),
+                bool_or(z.next_reach IS DISTINCT FROM z.reach)
+            INTO v_state, v_changed
+            FROM (
+                SELECT
+                    y.*,
+                    y.error IS NULL AND NOT y.seen AND NOT y.bot AND NOT y.earlier_claims AS next_reach
+                FROM (
+                    SELECT
+                        c.*,
+                        coalesce(
+                            bool_or(c.reach AND NOT c.ip_over AND NOT c.user_over) OVER (
+                                PARTITION BY c.event_id, CASE WHEN c.event_id IS NULL THEN c.ord END
+                                ORDER BY c.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                            ),
+                            false
+                        ) AS earlier_claims
+                    FROM (
+                        SELECT
+                            r.ord, r.error, r.seen, r.bot, r.event_id, r.reach, r.stored_agent, r.stored_visitor,
+                            coalesce(
+                                r.reach AND r.ip_limit < coalesce(ib.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                    PARTITION BY r.ip_hash, r.rate_window ORDER BY r.ord
+                                ),
+                                false
+                            ) AS ip_over,
+                            coalesce(
+                                r.reach AND r.user_limit < coalesce(ub.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                    PARTITION BY r.user_hash, r.rate_window ORDER BY r.ord
+                                ),
+                                false
+                            ) AS user_over
+                        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+                        LEFT JOIN unnest(v_keys, v_windows, v_hits) AS ib (key, window_start, hits)
+                            ON ib.key = r.ip_hash AND ib.window_start = r.rate_window
+                        LEFT JOIN unnest(v_keys, v_windows, v_hits) AS ub (key, window_start, hits)
+                            ON ub.key = r.user_hash AND ub.window_start = r.rate_window
+                    ) AS c
+                ) AS y
+            ) AS z;
+            EXIT WHEN NOT v_changed;
+        END LOOP;
+
+        -- Every element that reached the limits counts a hit, refused or not (as in log_event).
+        UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits
+        FROM (
+            SELECT k.hash, r.rate_window, count(*)::integer AS hits
+            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+            CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
+            WHERE r.reach AND k.hash IS NOT NULL
+            GROUP BY k.hash, r.rate_window
+        ) AS n
+        WHERE s.key = n.hash AND s.window_start = n.rate_window;
+
+        INSERT INTO tally.rate_limit_rejections AS j (window_start, key, kind, rejected)
+        SELECT r.rate_window, o.key, r.kind, count(*)
+        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+        CROSS JOIN LATERAL (VALUES ('ip:' || r.ip_key, r.ip_over), ('user:' || r.user_id, r.user_over)) AS o (key, over)
+        WHERE r.outcome = 'rate_limited' AND o.over
+        GROUP BY r.rate_window, o.key, r.kind
+        ORDER BY r.rate_window, o.key COLLATE "C", r.kind
+        ON CONFLICT (window_start, key, kind) DO UPDATE SET rejected = j.rejected + excluded.rejected;
+    END IF;
+
+    -- 3. Claim the event_ids of the elements still going (a concurrent retry may have claimed one
+    -- since step 1: that element is a duplicate), record their user agents, probe their targets.
+    SELECT array_agg(
+        row(
+            CASE
+                WHEN r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL AND c.event_id IS NULL
+                    THEN 'duplicate'
+                ELSE r.outcome
+            END,
+            r.reach, r.ip_over, r.user_over, NULL, r.stored_agent, r.stored_visitor, NULL
+        )::tally.ingest_state
+        ORDER BY r.ord
+    )
+    INTO v_state
+    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+    LEFT JOIN tally.claim_event_ids(v_items, v_state) AS c ON c.event_id = r.event_id;
+
+    v_state := tally.store_user_agents(v_items, v_state, v_day);
+
+    SELECT array_agg(
+        row(
+            CASE
+                WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
+                WHEN p.canonical_id IS NULL THEN 'discarded_missing_target'
+                WHEN NOT p.visible THEN 'discarded_not_visible'
+            END,
+            r.reach, r.ip_over, r.user_over, p.canonical_id, r.stored_agent, r.stored_visitor, NULL
+        )::tally.ingest_state
+        ORDER BY r.ord
+    )
+    INTO v_state
+    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+    LEFT JOIN tally.probe_batch(v_items, v_state) AS p ON p.ord = r.ord;
+
+    -- 4. Debounce, and first visits; a missing salt for today is made once for the batch.
+    v_state := tally.claim_visits(v_items, v_state, v_now);
+
+    -- 5. Store, vouching for the rows with a token only this statement knows.
+    v_token := gen_random_uuid()::text;
+    PERFORM set_config('tally.voucher', v_token, true);
+    INSERT INTO tally.events (
+        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata,
+        first_visit, vouched
+    )
+    SELECT
+        v_now, r.target_type, r.canonical_id, r.kind, r.user_id, r.stored_visitor, r.ip, r.stored_agent,
+        r.referrer, r.metadata, r.first_visit, v_token::uuid
+    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+    WHERE r.error IS NULL AND r.outcome IS NULL
+    ORDER BY r.ord;
+    PERFORM set_config('tally.voucher', '', true);
+
+    -- Discards: one row per backend and (day, type, kind, reason), as count_discard keeps them.
+    INSERT INTO tally.discards AS d (day, target_type, kind, reason, shard, count)
+    SELECT v_day, left(r.target_type, 64), left(r.kind, 64), r.outcome, pg_backend_pid(), count(*)
+    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+    WHERE r.error IS NULL AND r.outcome IS NOT NULL
+    GROUP BY left(r.target_type, 64), left(r.kind, 64), r.outcome
+    ON CONFLICT (day, target_type, kind, reason, shard) DO UPDATE SET count = d.count + excluded.count;
+
+    RETURN QUERY
+    SELECT r.ord, CASE WHEN r.error IS NULL THEN coalesce(r.outcome, 'logged') END, r.error, r.message
+    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+    ORDER BY r.ord;
+END
+$$;
+
+COMMENT ON FUNCTION tally.log_events(jsonb) IS
+'Records a JSON array of events (log_event''s parameters as keys) as one call per element would, set-based; '
+'returns (ord, outcome, error, message) per element. Raises 22023 for a non-array or more than settings.batch_max.';
