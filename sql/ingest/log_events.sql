@@ -180,13 +180,13 @@ BEGIN
                         SELECT
                             r.ord, r.error, r.seen, r.bot, r.event_id, r.reach, r.stored_agent, r.stored_visitor,
                             coalesce(
-                                r.reach AND r.ip_limit < coalesce(ib.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                r.reach AND r.ip_hash IS NOT NULL AND r.ip_limit < coalesce(ib.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
                                     PARTITION BY r.ip_hash, r.rate_window ORDER BY r.ord
                                 ),
                                 false
                             ) AS ip_over,
                             coalesce(
-                                r.reach AND r.user_limit < coalesce(ub.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                r.reach AND r.user_hash IS NOT NULL AND r.user_limit < coalesce(ub.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
                                     PARTITION BY r.user_hash, r.rate_window ORDER BY r.ord
                                 ),
                                 false

@@ -114,14 +114,22 @@ BEGIN
             v_type.key_column, v_visible_many, v_type.host_table, v_type.key_column, format(v_key, 'p.id')
         );
         IF v_type.key_type NOT IN ('text', 'character varying') THEN
+            -- Some id is not of the key's type: each is looked up alone, and one that fails names no target.
             v_lookup := format(
-                E'BEGIN\n                %s\n            EXCEPTION WHEN data_exception THEN'
-                '\n                SELECT array_agg(p.ord), array_agg(r.canonical_id), array_agg(r.visible)'
-                '\n                INTO v_ords, v_ids, v_visible'
-                '\n                FROM unnest(probe_many.ids, probe_many.user_ids) WITH ORDINALITY AS p (id, user_id, ord)'
-                '\n                CROSS JOIN LATERAL tally_host.probe(%L, p.id, p.user_id) AS r;'
+                E'BEGIN\n                %1$s\n            EXCEPTION WHEN data_exception THEN'
+                '\n                v_ords := ''{}''; v_ids := ''{}''; v_visible := ''{}'';'
+                '\n                FOR v_i IN 1 .. pg_catalog.cardinality(probe_many.ids) LOOP'
+                '\n                    v_id := NULL; v_seen := false;'
+                '\n                    BEGIN'
+                '\n                        SELECT t.%2$I::text, coalesce(%3$s, false) INTO v_id, v_seen'
+                '\n                        FROM (SELECT probe_many.ids[v_i] AS id, probe_many.user_ids[v_i] AS user_id) AS p'
+                '\n                        INNER JOIN ONLY %4$s AS t ON t.%2$I = %5$s;'
+                '\n                    EXCEPTION WHEN data_exception THEN NULL;'
+                '\n                    END;'
+                '\n                    v_ords := v_ords || v_i::bigint; v_ids := v_ids || v_id; v_visible := v_visible || v_seen;'
+                '\n                END LOOP;'
                 '\n            END;',
-                v_lookup, v_type.target_type
+                v_lookup, v_type.key_column, v_visible_many, v_type.host_table, format(v_key, 'p.id')
             );
         END IF;
         v_probe_many := v_probe_many || format(E'\n        WHEN %L THEN\n            %s', v_type.target_type, v_lookup);
@@ -191,7 +199,8 @@ BEGIN
         ' RETURNS TABLE (ord bigint, canonical_id text, visible boolean)' || v_header,
         'STABLE',
         E'#variable_conflict use_column\nDECLARE\n    v_ords pg_catalog.int8 [];\n    v_ids pg_catalog.text [];'
-        '\n    v_visible pg_catalog.bool [];',
+        '\n    v_visible pg_catalog.bool [];\n    v_i pg_catalog.int4;\n    v_id pg_catalog.text;'
+        '\n    v_seen pg_catalog.bool;',
         v_guard, 'probe_many.target_type', v_probe_many,
         E'\n    RETURN QUERY SELECT * FROM unnest(v_ords, v_ids, v_visible);'
     );
