@@ -15,7 +15,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench import scenarios
+from bench import batches, scenarios
 from bench.scenarios import Result, Scale
 from harness import ROOT
 from harness.db import create_database
@@ -26,6 +26,8 @@ RESULTS_DIR = ROOT / "bench" / "results"
 Scenario = Callable[[psycopg.Connection[Any], str, Scale], list[Result]]
 SCENARIOS: dict[str, Scenario] = {
     "P1": scenarios.p1_ingest,
+    "P1b": batches.p1b_batches,
+    "P1g": batches.p1g_guards,
     "P2": scenarios.p2_hot_target,
     "P3": lambda conn, dsn, scale: scenarios.p3_incremental_rollup(conn, scale),
     "P4": lambda conn, dsn, scale: scenarios.p4_rollup_throughput(conn, scale),
@@ -50,7 +52,7 @@ def run(dsn: str, scale: Scale, only: list[str], console: Console, quick: bool) 
     started = time.monotonic()
     info: dict[str, Any] = {}
     for name, scenario in SCENARIOS.items():
-        if only and name not in only:
+        if only and name.upper() not in {o.upper() for o in only}:
             continue
         scenario_dsn = create_database(dsn, f"tally_bench_{name.lower()}")
         migrate(scenario_dsn)

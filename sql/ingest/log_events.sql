@@ -50,6 +50,7 @@ DECLARE
     v_keys uuid [];
     v_windows timestamptz [];
     v_hits integer [];
+    v_added integer [];
     v_changed boolean;
     v_rounds integer := 0;
     v_token text;
@@ -82,68 +83,34 @@ BEGIN
     v_day := (v_now AT TIME ZONE 'UTC')::date;
 
     -- 1. Everything that needs no write, for every element, in one query.
-    SELECT
-        array_agg(
-            row(
-                x.ord, x.error, x.message, v_now, x.target_type, x.target_id, x.kind, x.user_id, x.ip, x.ip_key,
-                x.user_agent, x.agent_id, x.agent_used, x.bot, x.referrer, x.metadata, x.event_id, x.seen,
-                x.identity, x.visitor, x.previous, x.rate_window, x.ip_hash, x.user_hash, x.ip_limit,
-                x.user_limit, x.debounce
-            )::tally.ingest_item
-            ORDER BY x.ord
-        ),
-        -- Until the rate limits say otherwise, the first element of each event_id reaches them and
-        -- the later ones are its duplicates.
-        array_agg(
-            row(
-                CASE
-                    WHEN x.error IS NOT NULL THEN NULL
-                    WHEN x.seen THEN 'duplicate'
-                    WHEN x.earlier_claims THEN 'duplicate'
-                    WHEN x.bot THEN 'discarded_bot'
-                END,
-                x.error IS NULL AND NOT x.seen AND NOT x.earlier_claims AND NOT x.bot,
-                false, false, NULL, x.agent_id, x.visitor, NULL
-            )::tally.ingest_state
-            ORDER BY x.ord
-        ),
-        bool_or(x.has_at),
-        bool_or(x.error IS NULL AND NOT x.seen AND NOT x.bot AND (x.ip_hash IS NOT NULL OR x.user_hash IS NOT NULL))
-    INTO v_items, v_state, v_has_at, v_limited
-    FROM (
-        SELECT
-            f.*,
-            coalesce(
-                count(*) FILTER (WHERE f.error IS NULL AND NOT f.seen AND NOT f.bot) OVER (
-                    PARTITION BY f.event_id, CASE WHEN f.event_id IS NULL THEN f.ord END
-                    ORDER BY f.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                ) > 0,
-                false
-            ) AS earlier_claims
-        FROM tally.read_batch(log_events.events, v_now) AS f
-    ) AS x;
+    SELECT p.items, p.state, p.has_at, p.limited INTO v_items, v_state, v_has_at, v_limited
+    FROM tally.parse_batch(log_events.events, v_now) AS p;
 
     IF v_has_at AND v_override THEN
         RETURN QUERY SELECT * FROM tally.log_events_in_order(log_events.events, v_items);
         RETURN;
     END IF;
 
-    -- 2. Rate limits: lock and read the counter rows, then decide in rounds (see above).
+    -- 2. Rate limits. The hits of the elements that reach the limits by the first estimate are added
+    -- at once, in key order (which locks the rows, new or not, until commit), and what was stored
+    -- before is the total less them; then the outcomes are decided in rounds (see above).
     IF v_limited THEN
-        WITH keys AS (
-            SELECT DISTINCT k.hash, i.rate_window
-            FROM unnest(v_items) AS i
-            CROSS JOIN LATERAL (VALUES (i.ip_hash), (i.user_hash)) AS k (hash)
-            WHERE i.error IS NULL AND NOT i.seen AND NOT i.bot AND k.hash IS NOT NULL
+        WITH n AS (
+            SELECT k.hash, r.rate_window, count(*) FILTER (WHERE r.reach)::integer AS hits
+            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+            CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
+            WHERE r.error IS NULL AND NOT r.seen AND NOT r.bot AND k.hash IS NOT NULL
+            GROUP BY k.hash, r.rate_window
         ),
-        locked AS (
+        counted AS (
             INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
-            SELECT keys.hash, keys.rate_window, 0 FROM keys ORDER BY keys.hash, keys.rate_window
-            ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits
+            SELECT n.hash, n.rate_window, n.hits FROM n ORDER BY n.hash, n.rate_window
+            ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + excluded.hits
             RETURNING s.key, s.window_start, s.hits
         )
-        SELECT array_agg(l.key), array_agg(l.window_start), array_agg(l.hits) INTO v_keys, v_windows, v_hits
-        FROM locked AS l;
+        SELECT array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits)
+        INTO v_keys, v_windows, v_hits, v_added
+        FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
 
         LOOP
             v_rounds := v_rounds + 1;
@@ -202,16 +169,21 @@ BEGIN
             EXIT WHEN NOT v_changed;
         END LOOP;
 
-        -- Every element that reached the limits counts a hit, refused or not (as in log_event).
-        UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits
-        FROM (
-            SELECT k.hash, r.rate_window, count(*)::integer AS hits
-            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-            CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
-            WHERE r.reach AND k.hash IS NOT NULL
-            GROUP BY k.hash, r.rate_window
-        ) AS n
-        WHERE s.key = n.hash AND s.window_start = n.rate_window;
+        -- Every element that reached the limits counts a hit, refused or not (as in log_event): a later
+        -- round may have let more of them reach than the first estimate counted.
+        IF v_rounds > 1 THEN
+            UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits - a.hits
+            FROM (
+                SELECT k.hash, r.rate_window, count(*) FILTER (WHERE r.reach)::integer AS hits
+                FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+                CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
+                WHERE k.hash IS NOT NULL
+                GROUP BY k.hash, r.rate_window
+            ) AS n
+            INNER JOIN unnest(v_keys, v_windows, v_added) AS a (key, window_start, hits)
+                ON a.key = n.hash AND a.window_start = n.rate_window
+            WHERE s.key = n.hash AND s.window_start = n.rate_window AND n.hits <> a.hits;
+        END IF;
 
         INSERT INTO tally.rate_limit_rejections AS j (window_start, key, kind, rejected)
         SELECT r.rate_window, o.key, r.kind, count(*)

@@ -199,7 +199,7 @@ def test_applications_call_log_events_unqualified_and_nothing_behind_it(db, conn
         [json.dumps([{"target_type": "snippet", "target_id": "pub", "kind": "copy"}])],
     ).fetchall()
     assert rows == [(1, "logged")]
-    for call in ("tally.read_batch('[]', now())", "tally.claim_visits('{}', '{}', now())",
+    for call in ("tally.parse_batch('[]', now())", "tally.claim_visits('{}', '{}', now())",
                  "tally_host.probe_many('snippet', '{}', '{}')"):
         with pytest.raises(errors.InsufficientPrivilege):
             app.execute(f"SELECT * FROM {call}")

@@ -116,7 +116,7 @@ def test_security_definer_functions_are_owned_by_a_nologin_non_superuser_with_pi
 
 def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
     # rollup_job COMMITs (a procedure with SET may not); address_bucket, clean_metadata, clean_text,
-    # counted, debounce_key, growth, rate_limit_key, round_score, top_size, visitor_identity and
+    # counted, debounce_key, growth, parse_ip, rate_limit_key, round_score, top_size, visitor_identity and
     # visitor_key must stay inlinable.
     rows = db.execute("""
         SELECT p.oid::regprocedure::text FROM pg_proc AS p
@@ -127,7 +127,7 @@ def test_every_function_pins_its_search_path_but_the_documented_exceptions(db):
     assert sorted(r[0] for r in rows) == [
         "tally.address_bucket(text,inet,integer)", "tally.clean_metadata(jsonb,integer)",
         "tally.clean_text(text,integer)", "tally.counted(bigint,pg_snapshot)",
-        "tally.debounce_key(text,text,text,uuid)", "tally.growth(date,date,interval)",
+        "tally.debounce_key(text,text,text,uuid)", "tally.growth(date,date,interval)", "tally.parse_ip(text)",
         "tally.rate_limit_key(text,text)", "tally.rollup_job()", "tally.round_score(double precision)",
         "tally.top_size()", "tally.visitor_identity(text,text,text,text)", "tally.visitor_key(bytea,bytea,text)"]
 
@@ -206,7 +206,7 @@ def test_a_consumer_role_takes_tags_and_reads_nothing_else(db, connect, targets)
     "tally.growth(current_date, current_date + g, '3 days')",
     "tally.rate_limit_key('ip:' || g, 'view')", "tally.round_score(g::float8)", "tally.top_size() + g",
     "tally.visitor_key('\\x00'::bytea, '\\x01'::bytea, 'x' || g)",
-    "tally.address_bucket('::1', ('::' || g)::inet, 64)",
+    "tally.address_bucket('::1', ('::' || g)::inet, 64)", "tally.parse_ip('10.0.0.' || g)",
     "tally.clean_metadata(jsonb_build_object('g', g), 100)",
     "tally.visitor_identity(NULL, NULL, 'ip' || g, 'agent')",
 ])

@@ -1,32 +1,10 @@
-CREATE OR REPLACE FUNCTION tally.read_batch(events jsonb, now timestamptz)
-RETURNS TABLE (
-    ord integer,
-    error text,
-    message text,
-    has_at boolean,
-    target_type text,
-    target_id text,
-    kind text,
-    user_id text,
-    ip inet,
-    ip_key text,
-    user_agent text,
-    agent_id integer,
-    agent_used date,
-    bot boolean,
-    referrer text,
-    metadata jsonb,
-    event_id uuid,
-    seen boolean,
-    identity text,
-    visitor uuid,
-    previous uuid,
-    rate_window timestamptz,
-    ip_hash uuid,
-    user_hash uuid,
-    ip_limit integer,
-    user_limit integer,
-    debounce interval
+CREATE OR REPLACE FUNCTION tally.parse_batch(
+    events jsonb,
+    now timestamptz,
+    OUT items tally.ingest_item[],
+    OUT state tally.ingest_state[],
+    OUT has_at boolean,
+    OUT limited boolean
 )
 LANGUAGE plpgsql
 STABLE
@@ -35,14 +13,16 @@ AS $$
 /*
  * Step 1 of log_events: every element's fields as log_event's first query computes them (the same
  * helpers: clean_text, parse_ip, address_bucket, clean_metadata, visitor_identity, visitor_key,
- * rate_limit_key), in one query, with no write. An element log_event would refuse gets the SQLSTATE
+ * rate_limit_key), in one query, with no write, as the batch's items; and its first state: until
+ * the rate limits say otherwise, the first element of each event_id reaches them and the later ones
+ * are its duplicates. has_at: an element carries 'at'; limited: some element is subject to a limit. An element log_event would refuse gets the SQLSTATE
  * and message it would raise, checked in the same order, after the batch's own shape rules: an
  * element is a JSON object whose keys are log_event's parameter names (or 'at'), with strings or
  * numbers for text and null for absent; metadata may be any JSON value.
  */
 #variable_conflict use_column
 DECLARE
-    v_day date := (read_batch.now AT TIME ZONE 'UTC')::date;
+    v_day date := (parse_batch.now AT TIME ZONE 'UTC')::date;
     v_keys constant text [] := ARRAY[
         'target_type', 'target_id', 'kind', 'user_id', 'session_id', 'ip', 'user_agent', 'referrer', 'metadata',
         'event_id', 'at'
@@ -50,11 +30,49 @@ DECLARE
     -- What uuid_in accepts: 32 hex digits, a hyphen allowed after any group of four, optional braces.
     v_uuid constant text := '^([0-9a-f]{4}(-?[0-9a-f]{4}){7}|\{[0-9a-f]{4}(-?[0-9a-f]{4}){7}\})$';
 BEGIN
-    RETURN QUERY
+    SELECT
+        array_agg(
+            row(
+                x.ord, x.error, x.message, parse_batch.now, x.target_type, x.target_id, x.kind, x.user_id, x.ip,
+                x.ip_key, x.user_agent, x.agent_id, x.agent_used, x.bot, x.referrer, x.metadata, x.event_id, x.seen,
+                x.identity, x.visitor, x.previous, x.rate_window, x.ip_hash, x.user_hash, x.ip_limit,
+                x.user_limit, x.debounce
+            )::tally.ingest_item
+            ORDER BY x.ord
+        ),
+        array_agg(
+            row(
+                CASE
+                    WHEN x.error IS NOT NULL THEN NULL
+                    WHEN x.seen THEN 'duplicate'
+                    WHEN x.earlier_claims THEN 'duplicate'
+                    WHEN x.bot THEN 'discarded_bot'
+                END,
+                x.error IS NULL AND NOT x.seen AND NOT x.earlier_claims AND NOT x.bot,
+                false, false, NULL, x.agent_id, x.visitor, NULL
+            )::tally.ingest_state
+            ORDER BY x.ord
+        ),
+        coalesce(bool_or(x.has_at), false),
+        coalesce(bool_or(
+            x.error IS NULL AND NOT x.seen AND NOT x.bot AND (x.ip_hash IS NOT NULL OR x.user_hash IS NOT NULL)
+        ), false)
+    INTO items, state, has_at, limited
+    FROM (
+        SELECT
+            r.*,
+            coalesce(
+                count(*) FILTER (WHERE r.error IS NULL AND NOT r.seen AND NOT r.bot) OVER (
+                    PARTITION BY r.event_id, CASE WHEN r.event_id IS NULL THEN r.ord END
+                    ORDER BY r.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                ) > 0,
+                false
+            ) AS earlier_claims
+        FROM (
     SELECT
         f.ord,
-        p.problem[1],
-        p.problem[2],
+        p.problem[1] AS error,
+        p.problem[2] AS message,
         f.has_at,
         f.target_type,
         f.target_id,
@@ -63,26 +81,26 @@ BEGIN
         f.ip,
         c.ip_key,
         c.user_agent,
-        a.id,
-        a.last_used,
-        coalesce(a.is_bot, EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern)),
-        tally.clean_text(f.referrer, s.referrer_max),
-        tally.clean_metadata(f.metadata, s.metadata_max_bytes),
+        a.id AS agent_id,
+        a.last_used AS agent_used,
+        coalesce(a.is_bot, EXISTS (SELECT 1 FROM tally.bot_patterns AS b WHERE c.user_agent ~* b.pattern)) AS bot,
+        tally.clean_text(f.referrer, s.referrer_max) AS referrer,
+        tally.clean_metadata(f.metadata, s.metadata_max_bytes) AS metadata,
         f.event_id,
-        EXISTS (SELECT 1 FROM tally.event_ids AS i WHERE i.event_id = f.event_id),
+        f.event_id IS NOT NULL AND EXISTS (SELECT 1 FROM tally.event_ids AS i WHERE i.event_id = f.event_id) AS seen,
         v.identity,
-        tally.visitor_key(salt.today_inner, salt.today_outer, v.identity),
+        tally.visitor_key(salt.today_inner, salt.today_outer, v.identity) AS visitor,
         -- Yesterday's key while a debounce window that began yesterday may still be open.
-        CASE WHEN read_batch.now < (v_day::timestamp AT TIME ZONE 'UTC') + k.debounce
+        CASE WHEN parse_batch.now < (v_day::timestamp AT TIME ZONE 'UTC') + k.debounce
             THEN tally.visitor_key(salt.yesterday_inner, salt.yesterday_outer, v.identity)
-        END,
-        date_bin(k.rate_window, read_batch.now, timestamptz '2000-01-01 00:00:00+00'),
+        END AS previous,
+        date_bin(k.rate_window, parse_batch.now, timestamptz '2000-01-01 00:00:00+00') AS rate_window,
         CASE WHEN c.ip_key IS NOT NULL AND k.ip_limit IS NOT NULL
             THEN tally.rate_limit_key('ip:' || c.ip_key, k.kind)
-        END,
+        END AS ip_hash,
         CASE WHEN f.user_id IS NOT NULL AND k.user_limit IS NOT NULL
             THEN tally.rate_limit_key('user:' || f.user_id, k.kind)
-        END,
+        END AS user_hash,
         k.ip_limit,
         k.user_limit,
         k.debounce
@@ -109,20 +127,29 @@ BEGIN
                 x.ord,
                 CASE
                     WHEN jsonb_typeof(x.v) <> 'object' THEN 'element is not a JSON object'
-                    ELSE (
-                        SELECT
-                            CASE WHEN j.key <> ALL (v_keys)
-                                THEN format('unknown key %s', quote_literal(left(j.key, 64)))
-                                ELSE format('%s must be a string or a number', j.key)
-                            END
-                        FROM jsonb_each(x.v) AS j (key, value)
-                        WHERE j.key <> ALL (v_keys)
-                            OR (j.key <> 'metadata' AND jsonb_typeof(j.value) NOT IN ('string', 'number', 'null'))
-                        ORDER BY j.key
-                        LIMIT 1
-                    )
+                    -- Cheap tests first (most elements pass both); the slow search names the culprit.
+                    WHEN x.v - v_keys <> '{}'::jsonb
+                        THEN (
+                            SELECT format('unknown key %s', quote_literal(left(min(k.key), 64)))
+                            FROM jsonb_object_keys(x.v - v_keys) AS k (key)
+                        )
+                    WHEN jsonb_typeof(x.v -> 'target_type') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'target_id') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'kind') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'user_id') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'session_id') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'ip') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'user_agent') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'referrer') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'event_id') IN ('object', 'array', 'boolean')
+                        OR jsonb_typeof(x.v -> 'at') IN ('object', 'array', 'boolean')
+                        THEN (
+                            SELECT format('%s must be a string or a number', min(j.key))
+                            FROM jsonb_each(x.v) AS j (key, value)
+                            WHERE j.key <> 'metadata' AND jsonb_typeof(j.value) IN ('object', 'array', 'boolean')
+                        )
                 END AS shape
-            FROM jsonb_array_elements(read_batch.events) WITH ORDINALITY AS x (v, ord)
+            FROM jsonb_array_elements(parse_batch.events) WITH ORDINALITY AS x (v, ord)
         ) AS e
         OFFSET 0  -- parse_ip once per element
     ) AS f
@@ -168,9 +195,12 @@ BEGIN
                     format('target_id, user_id and session_id are limited to %s characters', s.identifier_max)
                 ]
         END AS problem
-    ) AS p;
+    ) AS p
+        ) AS r
+    ) AS x;
 END
 $$;
 
-COMMENT ON FUNCTION tally.read_batch(jsonb, timestamptz) IS
-'Step 1 of log_events: each element''s cleaned fields, guard keys and the error log_event would raise, if any.';
+COMMENT ON FUNCTION tally.parse_batch(jsonb, timestamptz) IS
+'Step 1 of log_events: each element''s cleaned fields, guard keys and the error log_event would raise, if any; '
+'the batch''s first state.';

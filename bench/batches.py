@@ -1,0 +1,172 @@
+"""P1b (log_events batches against single-row INSERTs, and single-client latency) and P1g (what each
+guard of log_event and log_events costs, each removed in turn). Same production shape as P1: 20,000
+known user agents drawn Zipf-wise plus new ones, a million sessions, 62,500 addresses, 1,000 targets."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+import psycopg
+
+from bench.pgbench import pgbench
+from bench.scenarios import (
+    BARE_INSERT_SCRIPT,
+    KNOWN_AGENTS,
+    REFERRER,
+    UA,
+    Result,
+    Scale,
+    at_least,
+    ratio_result,
+    seed_agents,
+    seed_targets,
+)
+
+# The expressions of the fields a guard reads; P1g replaces one with NULL at a time.
+FIELDS = {
+    "@IP@": "'10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250)",
+    "@UA@": "'" + UA + " ' || :u",
+    "@REF@": "'" + REFERRER + "'",
+}
+# As P1's log_event script, with the fields as tokens.
+SINGLE_SCRIPT = """\\set n random(1, 1000000000)
+\\set u random_zipfian(1, 25000, 1.07)
+SELECT tally.log_event('snippet', 't' || (1 + :n % 1000), 'view', NULL, 's' || :n, @IP@, @UA@, @REF@);
+"""
+# The batch is built server-side from one random number, so its cost is part of what is measured
+# (a client would send the JSON instead). User agents: exp(random() * ln 25,000) is Zipf-like (s = 1).
+BATCH_SCRIPT = """\\set n0 random(1, 1000000000)
+SELECT count(*) FROM tally.log_events((
+    SELECT jsonb_agg(jsonb_build_object(
+        'target_type', 'snippet', 'target_id', 't' || (1 + x.n % 1000), 'kind', 'view', 'session_id', 's' || x.n,
+        'ip', @IP@, 'user_agent', @UA@, 'referrer', @REF@))
+    FROM (SELECT :n0 + g AS n, floor(exp(random() * ln(25000)))::integer AS u FROM generate_series(1, :size) AS g) AS x
+));
+"""
+
+
+def _script(template: str, without: str | None = None, size: int = 100) -> str:
+    script = template.replace(":size", str(size))
+    for token, expression in FIELDS.items():
+        if template is BATCH_SCRIPT:
+            expression = expression.replace(":n", "x.n").replace(":u", "x.u")
+        script = script.replace(token, "NULL" if token == without else expression)
+    return script
+
+
+def _spread(script: str) -> str:
+    return script.replace(":target", "('t' || (1 + :n % 1000))")
+
+
+def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:
+    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
+    try:
+        return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=scale.seconds,
+                       synchronous_commit=sync)
+    finally:
+        conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+
+
+def _batches(dsn: str, scale: Scale, size: int, sync: bool) -> float:
+    """Events per second of log_events at size events per call."""
+    script = _script(BATCH_SCRIPT, size=size)
+    return size * pgbench(dsn, script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
+
+
+def _element(rng: random.Random) -> dict[str, Any]:
+    n = rng.randrange(1, 1_000_000_000)
+    return {"target_type": "snippet", "target_id": f"t{1 + n % 1000}", "kind": "view", "session_id": f"s{n}",
+            "ip": f"10.{n % 250}.{n // 250 % 250}.{n // 62500 % 250}",
+            "user_agent": f"{UA} {min(int(rng.paretovariate(1.0)), 25_000)}", "referrer": REFERRER}
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(samples, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+def latency(dsn: str, calls: int, batches: int) -> list[Result]:
+    """Single-client round trips (ms), synchronous_commit on, prepared statements."""
+    rng = random.Random(7)
+    single: list[float] = []
+    batched: list[float] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(calls):
+            e = _element(rng)
+            started = time.perf_counter()
+            conn.execute("SELECT tally.log_event(%s, %s, %s, NULL, %s, %s, %s, %s)",
+                         [e["target_type"], e["target_id"], e["kind"], e["session_id"], e["ip"], e["user_agent"],
+                          e["referrer"]], prepare=True)
+            single.append(time.perf_counter() - started)
+        for _ in range(batches):
+            payload = json.dumps([_element(rng) for _ in range(100)])
+            started = time.perf_counter()
+            conn.execute("SELECT count(*) FROM tally.log_events(%s::jsonb)", [payload], prepare=True)
+            batched.append(time.perf_counter() - started)
+    results = []
+    for name, samples in (("log_event", single), ("log_events, 100 events", batched)):
+        p50, p99 = _percentiles(samples)
+        results.append(Result("P1b latency", f"{name}: p50 / p99 round trip, 1 client", p50, None, "ms", None,
+                              "report", None, f"p99 {p99:.2f} ms; {len(samples)} calls"))
+    return results
+
+
+def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
+    seed_targets(conn, 1000)
+    seed_agents(conn)
+    results = []
+    targets = {(100, True): 2.5, (100, False): 1.0, (1000, True): 3.0, (1000, False): 1.3}
+    for sync in (True, False):
+        label = "on" if sync else "off"
+        bare = _bare(conn, dsn, scale, sync)
+        for size in (100, 1000):
+            events = _batches(dsn, scale, size, sync)
+            bound = targets[(size, sync)]
+            results.append(ratio_result(
+                "P1b batches", f"log_events, {size} per call, events/s, {scale.clients} clients, sync {label}",
+                events, bare, "events/s", f">= {bound}x", at_least(bound), "baseline: bare single-row INSERT"))
+    results += latency(dsn, calls=2000 if scale.seconds >= 10 else 200, batches=300 if scale.seconds >= 10 else 30)
+    return results
+
+
+# Each guard removed in turn, by configuration or by leaving its input out of the call.
+GUARDS: list[tuple[str, str | None, str | None]] = [
+    ("every guard (as shipped)", None, None),
+    ("no rate limits (limits NULL)", "UPDATE tally.kinds SET ip_limit = NULL, user_limit = NULL", None),
+    ("no debounce (window 0)", "UPDATE tally.kinds SET debounce = '0'", None),
+    ("no user agent (NULL)", None, "@UA@"),
+    ("no address (NULL)", None, "@IP@"),
+    ("no referrer (NULL)", None, "@REF@"),
+]
+RESET = "UPDATE tally.kinds SET ip_limit = 300, user_limit = 300, debounce = '30 minutes' WHERE kind = 'view'"
+
+
+def p1g_guards(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
+    seed_targets(conn, 1000)
+    seed_agents(conn)
+    full_single = full_batch = 0.0
+    results = []
+    for name, setup, field in GUARDS:
+        if setup:
+            conn.execute(setup)
+        try:
+            calls = pgbench(dsn, _script(SINGLE_SCRIPT, field), clients=scale.clients, seconds=scale.seconds,
+                            synchronous_commit=False)
+            events = 100 * pgbench(dsn, _script(BATCH_SCRIPT, field), clients=scale.clients, seconds=scale.seconds,
+                                   synchronous_commit=False)
+        finally:
+            conn.execute(RESET)
+        full_single = full_single or calls
+        full_batch = full_batch or events
+        results.append(ratio_result("P1g guard costs", f"log_event, {name}", calls, full_single, "calls/s",
+                                    "report", lambda _: True, "ratio: to every guard; sync off"))
+        results.append(ratio_result("P1g guard costs", f"log_events x100, {name}", events, full_batch, "events/s",
+                                    "report", lambda _: True, "ratio: to every guard; sync off"))
+    bare = _bare(conn, dsn, scale, sync=False)
+    results.append(Result("P1g guard costs", "bare single-row INSERT (no guard at all)", bare, None, "rows/s",
+                          None, "report", None, f"{KNOWN_AGENTS:,} known user agents"))
+    return results
