@@ -24,3 +24,11 @@ def test_own_tables_recipe_runs_exactly_as_written(db, dsn):
     assert scalar(db, "SELECT views FROM app.recipes WHERE id = 1") == 1
     assert db.execute("SELECT slug, views FROM tally.counters_live WHERE target_type = 'recipe'").fetchall() == \
         [("pancakes", 1)]
+
+
+def test_batch_example_runs_as_written(db, dsn):
+    db.execute("INSERT INTO tally.snippets (id, slug, visibility) VALUES ('ck9x', 'ck9x', 'public')")
+    block = fenced_sql_after("**Batches: `log_events`.**")
+    out = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", dsn], input=block, text=True,
+                         capture_output=True, check=True).stdout
+    assert out.splitlines() == ["1|logged||", "2|logged||", "3||22023|unknown event kind 'veiw'"]
