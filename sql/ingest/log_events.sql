@@ -96,11 +96,7 @@ BEGIN
     -- before is the total less them; then the outcomes are decided in rounds (see above).
     IF v_limited THEN
         WITH n AS (
-            SELECT k.hash, r.rate_window, count(*) FILTER (WHERE r.reach)::integer AS hits
-            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-            CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
-            WHERE r.error IS NULL AND NOT r.seen AND NOT r.bot AND k.hash IS NOT NULL
-            GROUP BY k.hash, r.rate_window
+            SELECT h.key AS hash, h.window_start AS rate_window, h.hits FROM tally.limit_hits(v_items, v_state) AS h
         ),
         counted AS (
             INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
@@ -173,16 +169,10 @@ BEGIN
         -- round may have let more of them reach than the first estimate counted.
         IF v_rounds > 1 THEN
             UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits - a.hits
-            FROM (
-                SELECT k.hash, r.rate_window, count(*) FILTER (WHERE r.reach)::integer AS hits
-                FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-                CROSS JOIN LATERAL (VALUES (r.ip_hash), (r.user_hash)) AS k (hash)
-                WHERE k.hash IS NOT NULL
-                GROUP BY k.hash, r.rate_window
-            ) AS n
+            FROM tally.limit_hits(v_items, v_state) AS n
             INNER JOIN unnest(v_keys, v_windows, v_added) AS a (key, window_start, hits)
-                ON a.key = n.hash AND a.window_start = n.rate_window
-            WHERE s.key = n.hash AND s.window_start = n.rate_window AND n.hits <> a.hits;
+                ON a.key = n.key AND a.window_start = n.window_start
+            WHERE s.key = n.key AND s.window_start = n.window_start AND n.hits <> a.hits;
         END IF;
 
         INSERT INTO tally.rate_limit_rejections AS j (window_start, key, kind, rejected)

@@ -355,3 +355,31 @@ def test_an_event_id_refused_by_a_rate_limit_is_claimed_by_a_later_element(db, t
     assert [r[1] for r in batch(db, elements)] == expected
     assert scalar(db, "SELECT sum(hits) FROM tally.rate_limit_state") == 4  # 3 downloads, 1 copy
     assert scalar(db, "SELECT sum(rejected) FROM tally.rate_limit_rejections WHERE key = 'user:u1'") == 2
+
+
+hostile_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                       max_size=80)
+json_any = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | hostile_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(hostile_text, inner, max_size=3),
+    max_leaves=10,
+)
+hostile_element = st.one_of(
+    json_any,
+    st.dictionaries(st.sampled_from(["target_type", "target_id", "kind", "user_id", "session_id", "ip",
+                                     "user_agent", "referrer", "metadata", "event_id", "at", "extra"]),
+                    json_any, max_size=10),
+    element,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(elements=st.lists(hostile_element, max_size=20))
+def test_hostile_elements_get_a_row_each_and_never_fail_the_batch(db, universe, elements):
+    rows = batch(db, elements)
+    assert [r[0] for r in rows] == list(range(1, len(elements) + 1))
+    for _, outcome, error, message in rows:
+        assert (outcome is None) == (error is not None)
+        assert error in (None, "22023", "22001", "22P02")
+        assert error is None or message
+    assert scalar(db, "SELECT count(*) FROM tally.events WHERE vouched IS NOT NULL OR previous_visitor IS NOT NULL") == 0

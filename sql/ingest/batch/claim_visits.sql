@@ -21,12 +21,15 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_state tally.ingest_state [] := claim_visits.state;
-    v_window interval;
+    v_ords integer [];
     v_keys uuid [];
     v_previous uuid [];
+    v_windows interval [];
+    v_first boolean [];
+    v_window interval;
     v_debounced uuid [] := '{}';
-    v_created uuid [] := '{}';
     v_claimed uuid [] := '{}';
+    v_created uuid [] := '{}';
     v_found uuid [];
     v_new uuid [];
 BEGIN
@@ -47,18 +50,39 @@ BEGIN
         CROSS JOIN tally.visitor_salt((claim_visits.at AT TIME ZONE 'UTC')::date) AS s;
     END IF;
 
-    FOR v_window IN
-        SELECT DISTINCT r.debounce
+    -- Each element that has a slot: its key, yesterday's key (near midnight), its window, and
+    -- whether it is the first of its slot in the batch.
+    SELECT
+        array_agg(s.ord ORDER BY s.ord), array_agg(s.key ORDER BY s.ord), array_agg(s.previous ORDER BY s.ord),
+        array_agg(s.debounce ORDER BY s.ord), array_agg(s.first ORDER BY s.ord)
+    INTO v_ords, v_keys, v_previous, v_windows, v_first
+    FROM (
+        SELECT
+            r.ord,
+            k.key,
+            CASE WHEN r.previous IS NOT NULL
+                THEN tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.previous)
+            END AS previous,
+            r.debounce,
+            row_number() OVER (PARTITION BY k.key ORDER BY r.ord) = 1 AS first
         FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+        CROSS JOIN LATERAL (
+            SELECT tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.stored_visitor) AS key
+        ) AS k
         WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce > interval '0'
-            AND r.previous IS NOT NULL
-        ORDER BY r.debounce
+    ) AS s;
+    IF v_ords IS NULL THEN
+        RETURN v_state;
+    END IF;
+
+    FOR v_window IN
+        SELECT DISTINCT x.debounce FROM unnest(v_windows, v_previous) AS x (debounce, previous)
+        WHERE x.previous IS NOT NULL ORDER BY x.debounce
     LOOP
         WITH slots AS (
-            SELECT DISTINCT tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.previous) AS key
-            FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
-            WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce = v_window
-                AND r.previous IS NOT NULL
+            SELECT x.previous AS key
+            FROM unnest(v_previous, v_windows, v_first) AS x (previous, debounce, first)
+            WHERE x.first AND x.previous IS NOT NULL AND x.debounce = v_window
         ),
         claimed AS (
             INSERT INTO tally.debounce AS d (key, last_at)
@@ -72,24 +96,15 @@ BEGIN
         v_debounced := v_debounced || coalesce(v_found, '{}');
     END LOOP;
 
-    FOR v_window IN
-        SELECT DISTINCT r.debounce
-        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
-        WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce > interval '0'
-        ORDER BY r.debounce
-    LOOP
+    FOR v_window IN SELECT DISTINCT x.debounce FROM unnest(v_windows) AS x (debounce) ORDER BY x.debounce LOOP
         -- The first element of each slot, unless yesterday's slot already debounced it.
-        WITH slots AS (
-            SELECT DISTINCT tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.stored_visitor) AS key
-            FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
-            WHERE r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL AND r.debounce = v_window
-                AND (r.previous IS NULL
-                    OR tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.previous)
-                    NOT IN (SELECT unnest(v_debounced)))
-        ),
-        claimed AS (
+        WITH claimed AS (
             INSERT INTO tally.debounce AS d (key, last_at)
-            SELECT slots.key, claim_visits.at FROM slots ORDER BY slots.key
+            SELECT x.key, claim_visits.at
+            FROM unnest(v_keys, v_previous, v_windows, v_first) AS x (key, previous, debounce, first)
+            WHERE x.first AND x.debounce = v_window
+                AND (x.previous IS NULL OR x.previous NOT IN (SELECT unnest(v_debounced)))
+            ORDER BY x.key
             ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
             WHERE d.last_at <= excluded.last_at - v_window
             RETURNING d.key, d.xmax = 0 AS created
@@ -101,32 +116,17 @@ BEGIN
 
     SELECT array_agg(
         row(
-            CASE
-                WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
-                WHEN r.stored_visitor IS NULL OR r.debounce <= interval '0' THEN NULL
-                WHEN r.first_of_slot AND r.claimed THEN NULL
+            CASE WHEN x.ord IS NULL OR (x.first AND x.key IN (SELECT unnest(v_claimed))) THEN r.outcome
                 ELSE 'debounced'
             END,
             r.reach, r.ip_over, r.user_over, r.canonical_id, r.stored_agent, r.stored_visitor,
-            CASE WHEN r.first_of_slot AND r.created THEN true END
+            CASE WHEN x.first AND x.key IN (SELECT unnest(v_created)) THEN true END
         )::tally.ingest_state
         ORDER BY r.ord
     )
     INTO v_state
-    FROM (
-        SELECT
-            r.*,
-            k.key,
-            row_number() OVER (PARTITION BY k.key ORDER BY r.ord) = 1 AS first_of_slot,
-            k.key IN (SELECT unnest(v_claimed)) AS claimed,
-            k.key IN (SELECT unnest(v_created)) AS created
-        FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN r.error IS NULL AND r.outcome IS NULL AND r.stored_visitor IS NOT NULL
-                THEN tally.debounce_key(r.target_type, r.canonical_id, r.kind, r.stored_visitor)
-            END AS key
-        ) AS k
-    ) AS r;
+    FROM ROWS FROM (unnest(claim_visits.items), unnest(v_state)) AS r
+    LEFT JOIN unnest(v_ords, v_keys, v_first) AS x (ord, key, first) ON x.ord = r.ord;
     RETURN v_state;
 END
 $$;
