@@ -143,10 +143,11 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
         finally:
             conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
         label = "on" if sync else "off"
-        target = ">= 0.75x" if sync else ">= 0.6x"
+        # Issue 13's targets (the floor of the three writes a call must make: 0.57x on, 0.39x off).
+        target = ">= 0.40x" if sync else ">= 0.22x"
         results.append(ratio_result(
             "P1 ingest", f"log_event calls/s, {scale.clients} clients, synchronous_commit={label}", calls, bare,
-            "calls/s", target, at_least(0.75 if sync else 0.6), "baseline: bare INSERT, no trigger"))
+            "calls/s", target, at_least(0.40 if sync else 0.22), "baseline: bare INSERT, no trigger"))
         if sync:
             results.append(Result("P1 ingest", "log_event calls/s absolute (synchronous_commit=on)", calls, None,
                                   "calls/s", None, ">= 6000/s", calls >= 6000))
@@ -168,10 +169,10 @@ def p2_hot_target(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list
         naive = pgbench(dsn, NAIVE_UPDATE_SCRIPT, clients=scale.clients, seconds=scale.seconds,
                         synchronous_commit=sync)
         label = "on" if sync else "off"
-        target = ">= 2.5x" if sync else ">= 1x"
+        target = ">= 1.3x" if sync else ">= 1x"
         results.append(ratio_result(
             "P2 hot target", f"log_event on one target, synchronous_commit={label}", calls, naive, "calls/s",
-            target, at_least(2.5 if sync else 1.0), "baseline: UPDATE ... SET views = views + 1"))
+            target, at_least(1.3 if sync else 1.0), "baseline: UPDATE ... SET views = views + 1"))
     return results
 
 

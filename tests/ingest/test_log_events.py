@@ -382,4 +382,5 @@ def test_hostile_elements_get_a_row_each_and_never_fail_the_batch(db, universe, 
         assert (outcome is None) == (error is not None)
         assert error in (None, "22023", "22001", "22P02")
         assert error is None or message
-    assert scalar(db, "SELECT count(*) FROM tally.events WHERE vouched IS NOT NULL OR previous_visitor IS NOT NULL") == 0
+    assert scalar(db, "SELECT count(*) FROM tally.events WHERE vouched IS NOT NULL OR previous_visitor IS NOT NULL") \
+        == 0
