@@ -33,8 +33,8 @@ AS $$
  * The clock override's per-element 'at' cannot share one clock reading: a batch that has one is
  * logged element by element (tests and demos only; the override is off in production).
  *
- * Refused as a whole, with SQLSTATE 22023: a value that is not a JSON array, or longer than
- * settings.batch_max (which also bounds its memory).
+ * Refused as a whole, with SQLSTATE 22023: a value that is not a JSON array, longer than
+ * settings.batch_max, or larger than 64 kB per element of batch_max (which bound its memory).
  */
 #variable_conflict use_column
 DECLARE
@@ -76,6 +76,17 @@ BEGIN
             ERRCODE = '22023',
             MESSAGE = format('a batch holds at most %s events (settings.batch_max); this one has %s', v_batch_max, v_count),
             HINT = 'split it, or raise tally.settings.batch_max';
+    END IF;
+    -- Every element is cut to bounded fields (identifiers, user agent, referrer, metadata), but only
+    -- after it has been read: the input itself is bounded too, at 64 kB per element on average (a
+    -- well-formed element needs under 7 kB at the default limits).
+    IF pg_column_size(log_events.events) > v_batch_max::bigint * 65536 THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = format(
+                'a batch holds at most %s bytes of JSON (64 kB per element of settings.batch_max)',
+                v_batch_max::bigint * 65536
+            );
     END IF;
     IF v_count = 0 THEN
         RETURN;
@@ -254,4 +265,5 @@ $$;
 
 COMMENT ON FUNCTION tally.log_events(jsonb) IS
 'Records a JSON array of events (log_event''s parameters as keys) as one call per element would, set-based; '
-'returns (ord, outcome, error, message) per element. Raises 22023 for a non-array or more than settings.batch_max.';
+'returns (ord, outcome, error, message) per element. Raises 22023 for a non-array, more elements than '
+'settings.batch_max, or more than 64 kB of JSON per element of batch_max.';

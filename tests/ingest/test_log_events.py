@@ -187,7 +187,12 @@ def test_a_batch_over_batch_max_or_not_an_array_is_refused_whole(db, targets):
         with pytest.raises(errors.InvalidParameterValue, match="JSON array"):
             db.execute("SELECT * FROM tally.log_events(%s::jsonb)", [json.dumps(value) if value != "[]x" else '"x"'])
     assert batch(db, []) == []
-    assert scalar(db, "SELECT count(*) FROM tally.events") == 5
+    # Bounded in bytes as well: 64 kB per element of batch_max (5 here), whatever the count.
+    with pytest.raises(errors.InvalidParameterValue, match=r"at most 327680 bytes"):
+        batch(db, [{**one, "referrer": "r" * 400_000}])
+    assert [r[1] for r in batch(db, [{**one, "referrer": "r" * 200_000}])] == ["logged"]
+    assert scalar(db, "SELECT count(*) FROM tally.events") == 6
+    assert scalar(db, "SELECT max(length(referrer)) FROM tally.events") == 1024
 
 
 def test_applications_call_log_events_unqualified_and_nothing_behind_it(db, connect, targets):
