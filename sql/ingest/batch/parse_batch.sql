@@ -170,6 +170,7 @@ BEGIN
         SELECT tally.visitor_identity(f.user_id, f.session_id, c.ip_key, c.user_agent) AS identity
     ) AS v
     LEFT JOIN tally.kinds AS k ON k.kind = f.kind
+    LEFT JOIN tally.target_types AS tt ON tt.target_type = f.target_type
     LEFT JOIN LATERAL (
         SELECT u.id, u.last_used, u.is_bot FROM tally.user_agents AS u WHERE u.hash = md5(c.user_agent)::uuid LIMIT 1
     ) AS a ON true
@@ -182,7 +183,7 @@ BEGIN
                 THEN ARRAY['22023', 'at is accepted only while settings.clock_override is on']
             WHEN k.kind IS NULL
                 THEN ARRAY['22023', format('unknown event kind %s', coalesce(quote_literal(left(f.kind, 64)), 'NULL'))]
-            WHEN NOT EXISTS (SELECT 1 FROM tally.target_types AS t WHERE t.target_type = f.target_type)
+            WHEN tt.target_type IS NULL
                 THEN ARRAY[
                     '22023', format('unknown target type %s', coalesce(quote_literal(left(f.target_type, 64)), 'NULL'))
                 ]
