@@ -198,20 +198,25 @@ BEGIN
 
     -- 3. Claim the event_ids of the elements still going (a concurrent retry may have claimed one
     -- since step 1: that element is a duplicate), record their user agents, probe their targets.
-    SELECT array_agg(
-        row(
-            CASE
-                WHEN r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL AND c.event_id IS NULL
-                    THEN 'duplicate'
-                ELSE r.outcome
-            END,
-            r.reach, r.ip_over, r.user_over, NULL, r.stored_agent, r.stored_visitor, NULL
-        )::tally.ingest_state
-        ORDER BY r.ord
-    )
-    INTO v_state
-    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-    LEFT JOIN tally.claim_event_ids(v_items, v_state) AS c ON c.event_id = r.event_id;
+    IF EXISTS (
+        SELECT 1 FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+        WHERE r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL
+    ) THEN
+        SELECT array_agg(
+            row(
+                CASE
+                    WHEN r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL AND c.event_id IS NULL
+                        THEN 'duplicate'
+                    ELSE r.outcome
+                END,
+                r.reach, r.ip_over, r.user_over, NULL, r.stored_agent, r.stored_visitor, NULL
+            )::tally.ingest_state
+            ORDER BY r.ord
+        )
+        INTO v_state
+        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+        LEFT JOIN tally.claim_event_ids(v_items, v_state) AS c ON c.event_id = r.event_id;
+    END IF;
 
     v_state := tally.store_user_agents(v_items, v_state, v_day);
 
