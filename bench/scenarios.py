@@ -99,8 +99,9 @@ def bulk_events(conn: psycopg.Connection[Any], n: int, targets: int, days: int =
 
 
 # Production-shaped ingestion: 20,000 known user agents drawn Zipf-wise (agents 20,001-25,000 are new
-# when first drawn), a million sessions, 62,500 addresses. One agent only would hide plans that scan
-# the user-agent table (a 15x cliff measured at 20,000 agents).
+# when first drawn), a new session and almost always a new address per call (both drawn from a
+# billion). One agent only would hide plans that scan the user-agent table (a 15x cliff measured at
+# 20,000 agents).
 KNOWN_AGENTS = 20_000
 LOG_EVENT_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 25000, 1.07)
