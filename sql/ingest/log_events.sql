@@ -16,9 +16,11 @@ AS $$
  * The result is what calling log_event once per element, in array order, would have done: the same
  * outcomes and the same stored rows and side state. The guards run set-based, a few statements per
  * batch whatever its size, in log_event's order:
- *   1. read: fields, hygiene, kinds, user agents, bot verdicts, event_ids already seen, visitor keys
- *   2. rate limits: the batch's counter rows are locked (in key order) and read; an element is over
- *      when the hits before it in the batch, plus the stored ones, pass the limit. An element whose
+ *   1. parse (tally.parse_batch): fields, hygiene, kinds, user agents, bot verdicts, event_ids
+ *      already seen, visitor keys, rate-limit keys; no write
+ *   2. rate limits: the batch's hits are added to its counters in one upsert (key order, which locks
+ *      them) that also tells what was stored before; an element is over when the stored hits plus
+ *      those of the batch's elements up to it pass the limit. An element whose
  *      event_id an earlier element claimed is a duplicate and counts no hit, and the claim depends on
  *      that earlier element's rate limit: so this is repeated until nothing changes (once, unless a
  *      batch repeats an event_id after a refused element).
