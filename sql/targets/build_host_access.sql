@@ -104,13 +104,16 @@ BEGIN
         END IF;
         v_probe := v_probe || format(E'\n        WHEN %L THEN\n            %s', v_type.target_type, v_lookup);
 
-        -- One join for the whole batch. An id that is not of the key's type fails the cast for all of
-        -- them: those batches fall back to probe() per id, which names no target for that id alone.
+        -- One statement for the whole batch, an index probe per id whatever the host table's
+        -- statistics (as a join, an unanalysed host table was hashed whole on every batch). An id that
+        -- is not of the key's type fails the cast for all of them: see below.
         v_lookup := format(
-            E'SELECT array_agg(p.ord), array_agg(t.%I::text), array_agg(coalesce(%s, false))'
+            E'SELECT array_agg(p.ord), array_agg(t.id), array_agg(coalesce(t.visible, false))'
             '\n                INTO v_ords, v_ids, v_visible'
             '\n                FROM unnest(probe_many.ids, probe_many.user_ids) WITH ORDINALITY AS p (id, user_id, ord)'
-            '\n                LEFT JOIN ONLY %s AS t ON t.%I = %s;',
+            '\n                LEFT JOIN LATERAL ('
+            '\n                    SELECT t.%I::text AS id, %s AS visible FROM ONLY %s AS t WHERE t.%I = %s LIMIT 1'
+            '\n                ) AS t ON true;',
             v_type.key_column, v_visible_many, v_type.host_table, v_type.key_column, format(v_key, 'p.id')
         );
         IF v_type.key_type NOT IN ('text', 'character varying') THEN
