@@ -45,8 +45,9 @@ def test_log_event_probes_indexes_with_20000_known_user_agents(db, targets, anal
 def test_log_events_probes_indexes_with_20000_known_user_agents(db, targets, analysed):
     # The sixth call of a session runs the cached generic plans: those are the ones checked.
     sids = [targets() for _ in range(5)]
-    db.execute("INSERT INTO tally.user_agents (hash, user_agent, is_bot, last_used) "
-               "SELECT md5('Agent/' || g)::uuid, 'Agent/' || g, false, current_date FROM generate_series(1, 20000) g")
+    # Seen yesterday: each batch marks some used today, and adds new ones.
+    db.execute("INSERT INTO tally.user_agents (hash, user_agent, is_bot, last_used) SELECT md5('Agent/' || g)::uuid,"
+               " 'Agent/' || g, false, current_date - 1 FROM generate_series(1, 20000) g")
     db.execute("INSERT INTO tally.event_ids (event_id, seen_at) SELECT gen_random_uuid(), now() "
                "FROM generate_series(1, 20000)")
     db.execute("ANALYZE tally.user_agents; ANALYZE tally.event_ids")
@@ -54,15 +55,16 @@ def test_log_events_probes_indexes_with_20000_known_user_agents(db, targets, ana
         db.execute("UPDATE pg_class SET reltuples = -1, relpages = 10 "
                    "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass)")
 
-    def batch() -> None:
+    def batch(n: int) -> None:
         elements = [{"target_type": "snippet", "target_id": sids[i % 5], "kind": ["view", "download"][i % 2],
-                     "session_id": str(uuid.uuid4()), "ip": f"203.0.113.{i}", "user_agent": f"Agent/{i * 7}",
+                     "session_id": str(uuid.uuid4()), "ip": f"203.0.113.{i}",
+                     "user_agent": f"Agent/{n * 1000 + i * (1 if i % 3 else 9973)}",
                      "event_id": str(uuid.uuid4())} for i in range(50)]
         db.execute("SELECT count(*) FROM tally.log_events(%s::jsonb)", [json.dumps(elements)])
 
-    for _ in range(5):
-        batch()
-    plans = nested_plans(db, batch)
+    for n in range(5):
+        batch(n)
+    plans = nested_plans(db, lambda: batch(5))
     assert "Query Text" in plans
     for table in SIDE_TABLES:
         assert f"Seq Scan on {table}" not in plans, table
