@@ -51,7 +51,7 @@ DECLARE
     v_limited boolean;
     v_keys uuid [];
     v_windows timestamptz [];
-    v_hits integer [];
+    v_stored integer [];
     v_added integer [];
     v_changed boolean;
     v_rounds integer := 0;
@@ -118,7 +118,7 @@ BEGIN
             RETURNING s.key, s.window_start, s.hits
         )
         SELECT array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits)
-        INTO v_keys, v_windows, v_hits, v_added
+        INTO v_keys, v_windows, v_stored, v_added
         FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
 
         LOOP
@@ -168,9 +168,9 @@ BEGIN
                                 false
                             ) AS user_over
                         FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-                        LEFT JOIN unnest(v_keys, v_windows, v_hits) AS ib (key, window_start, hits)
+                        LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ib (key, window_start, hits)
                             ON ib.key = r.ip_hash AND ib.window_start = r.rate_window
-                        LEFT JOIN unnest(v_keys, v_windows, v_hits) AS ub (key, window_start, hits)
+                        LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ub (key, window_start, hits)
                             ON ub.key = r.user_hash AND ub.window_start = r.rate_window
                     ) AS c
                 ) AS y
