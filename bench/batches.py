@@ -137,12 +137,14 @@ def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[R
 # Each guard removed in turn, by configuration or by leaving its input out of the call.
 GUARDS: list[tuple[str, str | None, str | None]] = [
     ("every guard (as shipped)", None, None),
-    ("no rate limits (limits NULL)", "UPDATE tally.kinds SET ip_limit = NULL, user_limit = NULL", None),
-    ("no debounce (window 0)", "UPDATE tally.kinds SET debounce = '0'", None),
+    ("no rate limits (limits NULL)", "UPDATE tally.kinds SET ip_limit = NULL, user_limit = NULL WHERE kind = 'view'",
+     None),
+    ("no debounce (window 0)", "UPDATE tally.kinds SET debounce = '0' WHERE kind = 'view'", None),
     ("no user agent (NULL)", None, "@UA@"),
     ("no address (NULL)", None, "@IP@"),
     ("no referrer (NULL)", None, "@REF@"),
 ]
+# The view kind's defaults (migration 0002): every script logs views only.
 RESET = "UPDATE tally.kinds SET ip_limit = 300, user_limit = 300, debounce = '30 minutes' WHERE kind = 'view'"
 
 
