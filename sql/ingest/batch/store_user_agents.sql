@@ -13,22 +13,20 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_state tally.ingest_state [] := store_user_agents.state;
+    v_agents text [];
     v_hashes uuid [];
     v_ids integer [];
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM ROWS FROM (unnest(store_user_agents.items), unnest(store_user_agents.state)) AS r
-        WHERE r.error IS NULL AND r.outcome IS NULL AND r.user_agent IS NOT NULL
-            AND (r.agent_id IS NULL OR r.agent_used < store_user_agents.day)
-    ) THEN
+    SELECT array_agg(DISTINCT r.user_agent) INTO v_agents
+    FROM ROWS FROM (unnest(store_user_agents.items), unnest(store_user_agents.state)) AS r
+    WHERE r.error IS NULL AND r.outcome IS NULL AND r.user_agent IS NOT NULL
+        AND (r.agent_id IS NULL OR r.agent_used < store_user_agents.day);
+    IF v_agents IS NULL THEN
         RETURN v_state;
     END IF;
 
     WITH wanted AS (
-        SELECT DISTINCT r.user_agent, md5(r.user_agent)::uuid AS hash
-        FROM ROWS FROM (unnest(store_user_agents.items), unnest(store_user_agents.state)) AS r
-        WHERE r.error IS NULL AND r.outcome IS NULL AND r.user_agent IS NOT NULL
-            AND (r.agent_id IS NULL OR r.agent_used < store_user_agents.day)
+        SELECT a.user_agent, md5(a.user_agent)::uuid AS hash FROM unnest(v_agents) AS a (user_agent)
     ),
     added AS (
         INSERT INTO tally.user_agents AS u (hash, user_agent, is_bot, last_used)
