@@ -268,6 +268,25 @@ def trending_reads(conn: psycopg.Connection[Any], n: int = 300) -> tuple[float, 
     return statistics.median(server), statistics.median(client)
 
 
+def upkeep_pairs(conn: psycopg.Connection[Any], pairs: int = 3) -> tuple[float, float]:
+    """Medians of the rollup of the pending batch without and with the trending upkeep, each rolled
+    back, interleaved, VACUUM and CHECKPOINT before each. Without: every kind weighted 0 (and the
+    scores told so, lest the rollup rebuild them), so the rollup raises no score and touches no top row
+    but does all the rest (daily counts, host counters, tags)."""
+    runs: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(pairs):
+        for upkeep in (False, True):
+            conn.execute("VACUUM tally.trending_scores, tally.trending_top, tally.daily_counts, tally.snippets")
+            conn.execute("CHECKPOINT")
+            with conn.transaction(force_rollback=True):
+                if not upkeep:
+                    conn.execute("UPDATE tally.kinds SET weight = 0")
+                    conn.execute("UPDATE tally.trending_state SET weights = tally.trending_weights()")
+                runs[upkeep].append(timed(conn, "SELECT tally.rollup()"))
+    conn.execute("VACUUM tally.trending_scores, tally.trending_top, tally.daily_counts, tally.snippets")
+    return statistics.median(runs[False]), statistics.median(runs[True])
+
+
 def p5_trending(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
     seed_targets(conn, scale.entities)
     bulk_events(conn, scale.history, scale.entities)
@@ -282,9 +301,11 @@ def p5_trending(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
                     " REFRESH MATERIALIZED VIEW CONCURRENTLY public.trending_30d_refreshed") for _ in range(3))
     worst_n = scale.batch
     spread_batch(conn, worst_n, int(worst_n * 0.86))
-    worst = timed(conn, "SELECT tally.rollup()")
+    worst_without, worst = upkeep_pairs(conn)
+    conn.execute("SELECT tally.rollup()")
     zipf_events(conn, worst_n, scale.entities)
-    zipf = timed(conn, "SELECT tally.rollup()")
+    zipf_without, zipf = upkeep_pairs(conn)
+    conn.execute("SELECT tally.rollup()")
     server_day1, client_day1 = trending_reads(conn)
     live = statistics.median(timed(conn, LIVE_TRENDING) for _ in range(3))
 
@@ -299,11 +320,15 @@ def p5_trending(conn: psycopg.Connection[Any], scale: Scale) -> list[Result]:
     conn.execute("ANALYZE tally.trending_scores")
     server_day31, client_day31 = trending_reads(conn)
     return [
-        ratio_result("P5 trending upkeep", f"whole rollup of {worst_n:,} events on {int(worst_n * 0.86):,} targets "
-                     f"vs REFRESH of both views, {daily_rows:,} daily rows", worst, refresh, "s", "<= 0.25x",
-                     at_most(0.25), "the rollup includes counters and daily counts: an upper bound of the upkeep"),
-        Result("P5 trending upkeep", f"whole rollup of {worst_n:,} Zipf events over {scale.entities:,} targets",
-               zipf, None, "s", None, "< 0.3 s", zipf < 0.3),
+        ratio_result("P5 trending upkeep", f"upkeep of a batch of {worst_n:,} events on {int(worst_n * 0.86):,} "
+                     f"targets vs REFRESH of both views, {daily_rows:,} daily rows", worst - worst_without, refresh,
+                     "s", "<= 0.25x", at_most(0.25),
+                     f"rollup with upkeep {worst:.3f} s minus without {worst_without:.3f} s (medians of 3 pairs)"),
+        Result("P5 trending upkeep", "whole rollup of the same batch vs REFRESH of both views", worst, refresh, "s",
+               worst / refresh, "", None, "counters, daily counts and tags included"),
+        Result("P5 trending upkeep", f"upkeep of a batch of {worst_n:,} Zipf events over {scale.entities:,} targets",
+               zipf - zipf_without, None, "s", None, "< 0.3 s", zipf - zipf_without < 0.3,
+               f"rollup with upkeep {zipf:.3f} s minus without {zipf_without:.3f} s (medians of 3 pairs)"),
         Result("P5 trending upkeep", f"daily window step, {scale.entities:,} entities, {daily_rows:,} daily rows",
                step, None, "s", None, "< 1.5 s", step < 1.5),
         Result("P5 trending read", "trending() p50, server side (EXPLAIN ANALYZE)", server_day1, None, "ms", None,

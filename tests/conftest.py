@@ -173,3 +173,15 @@ def scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any
     row = conn.execute(query, params).fetchone()
     assert row is not None
     return row[0]
+
+
+def nested_plans(db: psycopg.Connection[Any], call: Callable[[], Any]) -> str:
+    """The plans of every statement `call` runs, nested ones included (auto_explain, sent to this session)."""
+    messages: list[str] = []
+    db.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
+    db.execute("LOAD 'auto_explain'")
+    db.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;"
+               "SET client_min_messages = log")
+    call()
+    db.execute("SET client_min_messages = notice")
+    return "\n".join(messages)

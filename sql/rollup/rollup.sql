@@ -51,6 +51,8 @@ DECLARE
     v_events bigint;
     v_tags text [];
     v_trending tally.trending_state;
+    v_batch tally.daily_counts [];
+    v_shares tally.trending_scores [];
 BEGIN
     IF NOT pg_try_advisory_xact_lock(v_lock) THEN
         INSERT INTO tally.rollup_runs (started_at, finished_at, status)
@@ -69,6 +71,11 @@ BEGIN
         PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
 
+        -- The batch, grouped by day, target and kind, and its share of the trending scores, per target
+        -- (its days inside each window, forward-decayed), into two arrays. Unnested by the next
+        -- statement, they are constants of its custom plan, so the planner knows their sizes: index
+        -- probes of the scores for a small batch, one hash join for a large one. (From the events
+        -- themselves its estimate is far off: their statistics never cover the newest txids.)
         WITH batch AS MATERIALIZED (
             SELECT
                 (e.created_at AT TIME ZONE 'UTC')::date AS day,
@@ -82,73 +89,139 @@ BEGIN
                 AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
             GROUP BY 1, 2, 3, 4
         ),
+        shares AS (
+            SELECT
+                w.target_type,
+                w.target_id,
+                coalesce(sum(w.score) FILTER (WHERE w.day > v_trending.day - 7), 0) AS score_7d,
+                coalesce(sum(w.n) FILTER (WHERE w.day > v_trending.day - 7), 0)::bigint AS events_7d,
+                coalesce(sum(w.viewers) FILTER (WHERE w.day > v_trending.day - 7), 0)::bigint AS viewers_7d,
+                sum(w.score) AS score_30d,
+                sum(w.n)::bigint AS events_30d,
+                sum(w.viewers)::bigint AS viewers_30d,
+                max(w.day) AS last_day
+            FROM (
+                SELECT
+                    b.target_type,
+                    b.target_id,
+                    b.day,
+                    b.n,
+                    b.n * k.weight::double precision * tally.growth(v_trending.epoch, b.day, v_trending.half_life)
+                        AS score,
+                    CASE WHEN k.counter_column = 'views' THEN b.viewers ELSE 0 END AS viewers
+                FROM batch AS b
+                INNER JOIN tally.kinds AS k ON k.kind = b.kind AND k.weight > 0
+                WHERE b.day > v_trending.day - 30 AND b.day <= v_trending.day
+            ) AS w
+            GROUP BY w.target_type, w.target_id
+        )
+        SELECT
+            ARRAY(
+                SELECT ROW(b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers)::tally.daily_counts
+                FROM batch AS b
+            ),
+            -- Ranks are left out: the next statement computes them from the scores it writes.
+            ARRAY(
+                SELECT ROW(
+                    x.target_type, x.target_id, x.score_7d, NULL, x.events_7d, x.viewers_7d,
+                    x.score_30d, NULL, x.events_30d, x.viewers_30d, x.last_day
+                )::tally.trending_scores
+                FROM shares AS x
+            )
+        INTO v_batch, v_shares;
+
+        WITH batch AS MATERIALIZED (
+            SELECT * FROM unnest(v_batch)
+        ),
         daily AS (
             INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count, viewers)
-            SELECT b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers FROM batch AS b
+            SELECT b.day, b.target_type, b.target_id, b.kind, b.count, b.viewers FROM batch AS b
             ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET
                 count = d.count + excluded.count,
                 viewers = d.viewers + excluded.viewers
         ),
-        -- The batch's share of the trending scores: days inside each window, forward-decayed.
-        scored AS (
-            INSERT INTO tally.trending_scores AS t (
-                period, target_type, target_id, score, rank, events, viewers, last_day
+        -- Added by an UPDATE of the targets that have scores and an INSERT of the others, not by an
+        -- upsert: only the rollup writes scores between daily steps (under its advisory lock), and
+        -- ON CONFLICT would lock each row before updating it (a WAL record per row).
+        raised AS (
+            UPDATE tally.trending_scores AS t SET
+                score_7d = t.score_7d + x.score_7d,
+                rank_7d = tally.round_score(t.score_7d + x.score_7d),
+                events_7d = t.events_7d + x.events_7d,
+                viewers_7d = t.viewers_7d + x.viewers_7d,
+                score_30d = t.score_30d + x.score_30d,
+                rank_30d = tally.round_score(t.score_30d + x.score_30d),
+                events_30d = t.events_30d + x.events_30d,
+                viewers_30d = t.viewers_30d + x.viewers_30d,
+                last_day = greatest(t.last_day, x.last_day)
+            FROM unnest(v_shares) AS x
+            WHERE t.target_type = x.target_type AND t.target_id = x.target_id
+            RETURNING
+                t.target_type, t.target_id, t.score_7d, t.rank_7d, t.viewers_7d, t.score_30d, t.rank_30d, t.viewers_30d,
+                x.events_7d > 0 AS in_7d
+        ),
+        added AS (
+            INSERT INTO tally.trending_scores (
+                target_type, target_id, score_7d, rank_7d, events_7d, viewers_7d,
+                score_30d, rank_30d, events_30d, viewers_30d, last_day
             )
             SELECT
-                x.period, x.target_type, x.target_id, x.score, tally.round_score(x.score), x.events, x.viewers,
-                x.last_day
-            FROM (
-                SELECT
-                    w.period,
-                    b.target_type,
-                    b.target_id,
-                    sum(b.n * k.weight::double precision
-                        * tally.growth(v_trending.epoch, b.day, v_trending.half_life)) AS score,
-                    sum(b.n)::bigint AS events,
-                    coalesce(sum(b.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers,
-                    max(b.day) AS last_day
-                FROM batch AS b
-                INNER JOIN tally.kinds AS k ON k.kind = b.kind AND k.weight > 0
-                INNER JOIN (VALUES (7::smallint), (30::smallint)) AS w (period)
-                    ON b.day > v_trending.day - w.period AND b.day <= v_trending.day
-                GROUP BY w.period, b.target_type, b.target_id
-            ) AS x
-            ON CONFLICT (period, target_type, target_id) DO UPDATE SET
-                score = t.score + excluded.score,
-                rank = tally.round_score(t.score + excluded.score),
-                events = t.events + excluded.events,
-                viewers = t.viewers + excluded.viewers,
-                last_day = greatest(t.last_day, excluded.last_day)
-            RETURNING t.period, t.target_type, t.target_id, t.rank
+                x.target_type, x.target_id, x.score_7d, tally.round_score(x.score_7d), x.events_7d, x.viewers_7d,
+                x.score_30d, tally.round_score(x.score_30d), x.events_30d, x.viewers_30d, x.last_day
+            FROM unnest(v_shares) AS x
+            -- The targets raised did not find (a hash of the rows it returned, not of the table).
+            WHERE NOT EXISTS (
+                SELECT FROM raised AS r
+                WHERE r.target_type = x.target_type AND r.target_id = x.target_id
+            )
+            RETURNING
+                target_type, target_id, score_7d, rank_7d, viewers_7d, score_30d, rank_30d, viewers_30d,
+                events_7d > 0 AS in_7d
+        ),
+        -- The scores the batch raised, per window.
+        scored AS (
+            SELECT
+                w.period,
+                r.target_type,
+                r.target_id,
+                CASE w.period WHEN 7 THEN r.rank_7d ELSE r.rank_30d END AS rank,
+                CASE w.period WHEN 7 THEN r.score_7d ELSE r.score_30d END AS score,
+                CASE w.period WHEN 7 THEN r.viewers_7d ELSE r.viewers_30d END AS viewers
+            FROM (SELECT * FROM raised UNION ALL SELECT * FROM added) AS r
+            INNER JOIN (VALUES (7::smallint), (30::smallint)) AS w (period) ON w.period = 30 OR r.in_7d
         ),
         -- A batch only raises scores, so the best rows afterwards are the best of the old top and the
         -- raised rows that reach its last rank: only those touch trending_top (trimmed below).
         thresholds AS MATERIALIZED (
             SELECT
-                k.period,
-                k.target_type,
+                w.period,
+                y.target_type,
                 (
                     SELECT x.rank FROM tally.trending_top AS x
-                    WHERE x.period = k.period AND x.target_type = k.target_type
+                    WHERE x.period = w.period AND x.target_type = y.target_type
                     ORDER BY x.rank DESC, x.target_id
                     OFFSET tally.top_size() - 1
                     LIMIT 1
                 ) AS rank
-            FROM (SELECT DISTINCT c.period, c.target_type FROM scored AS c) AS k
+            FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
+            CROSS JOIN tally.target_types AS y
         ),
         topped AS (
-            INSERT INTO tally.trending_top AS p (period, target_type, target_id, rank)
-            SELECT c.period, c.target_type, c.target_id, c.rank
+            INSERT INTO tally.trending_top AS p (period, target_type, target_id, rank, score, viewers)
+            SELECT c.period, c.target_type, c.target_id, c.rank, c.score, c.viewers
             FROM (
-                -- Only the batch's own best top_size() rows can be among the best afterwards.
+                -- Of the raised rows that reach the last rank (a prefix of the order), only the best
+                -- top_size() can be among the best afterwards.
                 SELECT
                     r.*,
                     row_number() OVER (PARTITION BY r.period, r.target_type ORDER BY r.rank DESC, r.target_id) AS n
                 FROM scored AS r
+                INNER JOIN thresholds AS h ON h.period = r.period AND h.target_type = r.target_type
+                WHERE h.rank IS NULL OR r.rank >= h.rank
             ) AS c
-            INNER JOIN thresholds AS h ON h.period = c.period AND h.target_type = c.target_type
-            WHERE c.n <= tally.top_size() AND (h.rank IS NULL OR c.rank >= h.rank)
-            ON CONFLICT (period, target_type, target_id) DO UPDATE SET rank = excluded.rank
+            WHERE c.n <= tally.top_size()
+            ON CONFLICT (period, target_type, target_id) DO UPDATE SET
+                rank = excluded.rank, score = excluded.score, viewers = excluded.viewers
         ),
         per_type AS (
             SELECT
@@ -162,10 +235,10 @@ BEGIN
                 SELECT
                     b.target_type,
                     b.target_id,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
+                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
+                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
+                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
+                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
                 FROM batch AS b
                 INNER JOIN tally.kinds AS k ON k.kind = b.kind
                 WHERE k.counter_column IS NOT NULL
@@ -180,7 +253,7 @@ BEGIN
                 AS u (tag)
         )
         SELECT
-            (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
+            (SELECT coalesce(sum(b.count), 0)::bigint FROM batch AS b),
             ARRAY(SELECT u.tag FROM updated AS u)
         INTO v_events, v_tags;
 

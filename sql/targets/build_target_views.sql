@@ -87,9 +87,9 @@ SELECT
     t.target_type,
     t.target_id,
     t.slug,
-    ts.score * tally.growth(st.day, st.epoch, st.half_life) AS score,
-    ts.events,
-    ts.viewers,
+    ts.score_%2$s * tally.growth(st.day, st.epoch, st.half_life) AS score,
+    ts.events_%2$s AS events,
+    ts.viewers_%2$s AS viewers,
     t.views,
     t.copies,
     t.downloads,
@@ -97,8 +97,8 @@ SELECT
 FROM tally.trending_scores AS ts
 CROSS JOIN tally.trending_state AS st
 INNER JOIN (%3$s) AS t ON t.target_type = ts.target_type AND t.target_id = ts.target_id
-WHERE ts.period = %2$s AND t.listed
-$tv$, 'trending_' || v_days || 'd', v_days, v_union);
+WHERE ts.events_%2$s > 0 AND t.listed
+$tv$, 'trending_' || v_days || 'd', v_days || 'd', v_union);
         EXECUTE format(
             'COMMENT ON VIEW tally.%I IS %L', 'trending_' || v_days || 'd',
             format('Listed targets with activity in the last %s UTC days (today included) as of the last rollup, '
@@ -130,7 +130,7 @@ END
 $build$;
 
 COMMENT ON FUNCTION tally.build_target_views() IS
-'Regenerates the tally_host functions, counters_live and the trending materialized views from tally.target_types, '
+'Regenerates the tally_host functions, counters_live and the trending views from tally.target_types, '
 'then re-applies grants.';
 
 SELECT tally.build_target_views();

@@ -15,7 +15,7 @@ AS $$
  * re-base the landmark before 2^((today - epoch) / half_life) grows large (past 2^200: a double
  * overflows near 2^1024, and the rebuild is cheap next to that horizon). Waits for the rollup lock,
  * so it never interleaves with a batch. Readers are never blocked (row updates, not TRUNCATE).
- * Returns the number of score rows. SECURITY DEFINER: tally_admin may call it.
+ * Returns the number of score rows (targets). SECURITY DEFINER: tally_admin may call it.
  */
 DECLARE
     v_lock constant bigint := 7301887002;
@@ -28,28 +28,29 @@ BEGIN
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
 
     DELETE FROM tally.trending_scores;
-    INSERT INTO tally.trending_scores AS t (period, target_type, target_id, score, rank, events, viewers, last_day)
+    INSERT INTO tally.trending_scores (
+        target_type, target_id, score_7d, rank_7d, events_7d, viewers_7d,
+        score_30d, rank_30d, events_30d, viewers_30d, last_day
+    )
     SELECT
-        w.period,
-        d.target_type,
-        d.target_id,
-        d.score,
-        tally.round_score(d.score),
-        d.events,
-        d.viewers,
-        d.last_day
-    FROM (VALUES (7), (30)) AS w (period)
-    CROSS JOIN LATERAL (
+        d.target_type, d.target_id, d.score_7d, tally.round_score(d.score_7d), d.events_7d, d.viewers_7d,
+        d.score_30d, tally.round_score(d.score_30d), d.events_30d, d.viewers_30d, d.last_day
+    FROM (
         SELECT
             dc.target_type,
             dc.target_id,
-            sum(dc.count * k.weight::double precision * tally.growth(v_epoch, dc.day, v_half_life)) AS score,
-            sum(dc.count)::bigint AS events,
-            coalesce(sum(dc.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers,
+            coalesce(sum(dc.count * k.weight::double precision * tally.growth(v_epoch, dc.day, v_half_life))
+                FILTER (WHERE dc.day > v_today - 7), 0) AS score_7d,
+            coalesce(sum(dc.count) FILTER (WHERE dc.day > v_today - 7), 0)::bigint AS events_7d,
+            coalesce(sum(dc.viewers) FILTER (WHERE dc.day > v_today - 7 AND k.counter_column = 'views'), 0)::bigint
+                AS viewers_7d,
+            sum(dc.count * k.weight::double precision * tally.growth(v_epoch, dc.day, v_half_life)) AS score_30d,
+            sum(dc.count)::bigint AS events_30d,
+            coalesce(sum(dc.viewers) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS viewers_30d,
             max(dc.day) AS last_day
         FROM tally.daily_counts AS dc
         INNER JOIN tally.kinds AS k ON k.kind = dc.kind AND k.weight > 0
-        WHERE dc.day > v_today - w.period AND dc.day <= v_today
+        WHERE dc.day > v_today - 30 AND dc.day <= v_today
         GROUP BY dc.target_type, dc.target_id
     ) AS d;
     GET DIAGNOSTICS v_rows = ROW_COUNT;

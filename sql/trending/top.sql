@@ -29,15 +29,20 @@ AS $$
 BEGIN
     DELETE FROM tally.trending_top;
     -- Per registered type and period, a bounded top-N sort of its scores (no full sort, no window).
-    INSERT INTO tally.trending_top (period, target_type, target_id, rank)
-    SELECT w.period, b.target_type, b.target_id, b.rank
+    INSERT INTO tally.trending_top (period, target_type, target_id, rank, score, viewers)
+    SELECT w.period, b.target_type, b.target_id, b.rank, b.score, b.viewers
     FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
     CROSS JOIN tally.target_types AS t
     CROSS JOIN LATERAL (
-        SELECT s.target_type, s.target_id, s.rank
+        SELECT
+            s.target_type,
+            s.target_id,
+            CASE w.period WHEN 7 THEN s.rank_7d ELSE s.rank_30d END AS rank,
+            CASE w.period WHEN 7 THEN s.score_7d ELSE s.score_30d END AS score,
+            CASE w.period WHEN 7 THEN s.viewers_7d ELSE s.viewers_30d END AS viewers
         FROM tally.trending_scores AS s
-        WHERE s.period = w.period AND s.target_type = t.target_type
-        ORDER BY s.rank DESC, s.target_id
+        WHERE s.target_type = t.target_type AND CASE w.period WHEN 7 THEN s.events_7d > 0 ELSE true END
+        ORDER BY 3 DESC, s.target_id
         LIMIT tally.top_size()
     ) AS b;
 END

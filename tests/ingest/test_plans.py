@@ -6,22 +6,10 @@ import uuid
 
 import pytest
 
-from tests.conftest import log
+from tests.conftest import log, nested_plans
 
 # Tables that grow with traffic (kinds and target_types hold a handful of rows: a scan is right there).
 SIDE_TABLES = ["user_agents", "event_ids", "debounce", "rate_limit_state", "snippets"]
-
-
-def nested_plans(db, call):
-    """The plans of every statement log_event runs (auto_explain, sent to this session)."""
-    messages: list[str] = []
-    db.add_notice_handler(lambda diag: messages.append(diag.message_primary or ""))
-    db.execute("LOAD 'auto_explain'")
-    db.execute("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on;"
-               "SET client_min_messages = log")
-    call()
-    db.execute("SET client_min_messages = notice")
-    return "\n".join(messages)
 
 
 @pytest.mark.parametrize("analysed", [True, False])

@@ -16,6 +16,14 @@ WHERE dc.day > %(day)s::date - %(period)s AND dc.day <= %(day)s::date
 GROUP BY 1
 """
 KINDS = ["view", "copy", "download", "template_use"]
+# The kept scores one row per window and target, as the windows' own columns hold them.
+BY_PERIOD = """(
+    SELECT 7 AS period, target_type, target_id, score_7d AS score, rank_7d AS rank, events_7d AS events,
+        viewers_7d AS viewers
+    FROM tally.trending_scores WHERE events_7d > 0
+    UNION ALL
+    SELECT 30, target_type, target_id, score_30d, rank_30d, events_30d, viewers_30d FROM tally.trending_scores
+) AS s"""
 
 
 def insert_events(db, day: date, target_id: str, kind: str, n: int) -> None:
@@ -75,10 +83,10 @@ def test_a_batch_is_added_to_the_scores_exactly_once(db, targets, clock):
     sid = targets()
     insert_events(db, date(2026, 11, 20), sid, "copy", 3)
     rollup_on(db, clock, date(2026, 11, 20))
-    before = db.execute("SELECT period, score, events FROM tally.trending_scores ORDER BY period").fetchall()
+    before = db.execute(f"SELECT period, score, events FROM {BY_PERIOD} ORDER BY period").fetchall()
     rollup_on(db, clock, date(2026, 11, 20))
     db.execute("SELECT tally.refresh_trending(); SELECT tally.housekeeping()")
-    assert db.execute("SELECT period, score, events FROM tally.trending_scores ORDER BY period").fetchall() == before
+    assert db.execute(f"SELECT period, score, events FROM {BY_PERIOD} ORDER BY period").fetchall() == before
     assert [r[2] for r in before] == [3, 3]
 
 
@@ -90,11 +98,14 @@ def test_targets_whose_last_day_left_the_window_are_removed_without_residue(db, 
     insert_events(db, date(2026, 11, 6), recent, "view", 1)
     rollup_on(db, clock, date(2026, 11, 6))
     rollup_on(db, clock, date(2026, 11, 8))  # 2026-11-01 leaves the 7-day window
-    rows = db.execute("SELECT target_id, events FROM tally.trending_scores WHERE period = 7").fetchall()
-    assert rows == [(recent, 1)]
+    rows = {r[0]: r[1:] for r in db.execute(
+        "SELECT target_id, score_7d, rank_7d, events_7d, viewers_7d FROM tally.trending_scores")}
+    assert rows[old] == (0.0, 0.0, 0, 0)  # exactly zero, not a float residue of 5 - 5
+    assert rows[recent][2] == 1 and rows[recent][0] > 0
+    assert [r[0] for r in db.execute("SELECT target_id FROM tally.trending_7d")] == [recent]
     rollup_on(db, clock, date(2026, 12, 1))  # 24 days without a rollup
-    assert db.execute("SELECT count(*) FROM tally.trending_scores WHERE period = 7").fetchone() == (0,)
-    assert db.execute("SELECT target_id FROM tally.trending_scores WHERE period = 30").fetchall() == [(recent,)]
+    assert db.execute("SELECT target_id, score_7d, rank_7d, events_7d, events_30d FROM tally.trending_scores"
+                      ).fetchall() == [(recent, 0.0, 0.0, 0, 1)]
 
 
 def test_the_landmark_is_re_based_before_the_exponent_grows_large(db, targets, clock):
@@ -114,18 +125,18 @@ def test_rebuild_is_for_admins_and_agrees_with_the_kept_scores(db, targets, cloc
     for i in range(5):
         insert_events(db, date(2026, 11, 20 + i % 3), targets(), KINDS[i % 4], i + 1)
     rollup_on(db, clock, date(2026, 11, 22))
-    kept = db.execute("SELECT period, target_id, rank FROM tally.trending_scores ORDER BY 1, 2").fetchall()
+    kept = db.execute(f"SELECT period, target_id, rank FROM {BY_PERIOD} ORDER BY 1, 2").fetchall()
     admin = connect(ADMIN_LOGIN)
     clock(admin, "2026-11-22 18:00:00+00")
     admin.execute("SELECT tally.rebuild_trending()")
-    assert db.execute("SELECT period, target_id, rank FROM tally.trending_scores ORDER BY 1, 2").fetchall() == kept
+    assert db.execute(f"SELECT period, target_id, rank FROM {BY_PERIOD} ORDER BY 1, 2").fetchall() == kept
 
 
-TOP_INVARIANT = """
-SELECT (SELECT array_agg(target_id ORDER BY rank DESC, target_id) FROM tally.trending_top
+TOP_INVARIANT = f"""
+SELECT (SELECT array_agg((target_id, score, viewers) ORDER BY rank DESC, target_id) FROM tally.trending_top
         WHERE period = %(period)s AND target_type = 'snippet')
-     = (SELECT array_agg(target_id) FROM (
-            SELECT target_id FROM tally.trending_scores WHERE period = %(period)s AND target_type = 'snippet'
+     = (SELECT array_agg((target_id, score, viewers)) FROM (
+            SELECT target_id, score, viewers FROM {BY_PERIOD} WHERE period = %(period)s AND target_type = 'snippet'
             ORDER BY rank DESC, target_id LIMIT tally.top_size()) AS best)
 """
 
@@ -152,8 +163,8 @@ def test_more_unlisted_targets_than_the_top_holds_still_leave_a_full_list(db, ta
         insert_events(db, date(2026, 11, 25), sid, "copy", i + 1)
     rollup_on(db, clock, date(2026, 11, 25))
     # 2,100 better-scored targets that are not listed (here: not in the host table at all).
-    db.execute("INSERT INTO tally.trending_scores SELECT 7, 'snippet', 'ghost' || g, 1e6 + g, 1e6 + g, 1, "
-               "'2026-11-25' FROM generate_series(1, 2100) AS g")
+    db.execute("INSERT INTO tally.trending_scores SELECT 'snippet', 'ghost' || g, 1e6 + g, 1e6 + g, 1, 0, "
+               "1e6 + g, 1e6 + g, 1, 0, '2026-11-25' FROM generate_series(1, 2100) AS g")
     db.execute("SELECT tally.rebuild_top()")
     assert [r[0] for r in db.execute("SELECT slug FROM tally.trending('snippet', '7d', 3)")] == \
         ["shown2", "shown1", "shown0"]

@@ -5,7 +5,7 @@ import threading
 import pytest
 from psycopg import errors
 
-from tests.conftest import log, run_together, scalar
+from tests.conftest import log, nested_plans, run_together, scalar
 
 
 def activity(db, clock, target_type, target_id, at, **kinds):
@@ -132,9 +132,9 @@ def test_bad_arguments_raise_22023(db, target_type, period, lim):
 
 
 def test_trending_reads_a_range_of_the_top_index(db):
-    for period in (7, 30):  # 100k entities per period, as the benchmark has
-        db.execute("INSERT INTO tally.trending_scores SELECT %s, t, 'x' || g, g, g, 1, '2026-11-25' "
-                   "FROM generate_series(1, 50000) AS g, unnest('{snippet,template}'::text[]) AS t", [period])
+    # 100k entities, as the benchmark has
+    db.execute("INSERT INTO tally.trending_scores SELECT t, 'x' || g, g, g, 1, 0, g, g, 1, 0, '2026-11-25' "
+               "FROM generate_series(1, 50000) AS g, unnest('{snippet,template}'::text[]) AS t")
     db.execute("SELECT tally.rebuild_top()")
     db.execute("ANALYZE tally.trending_scores; ANALYZE tally.trending_top")
     assert db.execute("SELECT count(*) FROM tally.trending_top").fetchone() == (4 * 2000,)
@@ -142,6 +142,37 @@ def test_trending_reads_a_range_of_the_top_index(db):
         "EXPLAIN SELECT c.target_id, c.rank FROM tally.trending_top AS c"
         " WHERE c.period = 7 AND c.target_type = 'snippet' ORDER BY c.rank DESC, c.target_id LIMIT 36"))
     assert "Scan using trending_top_rank" in plan and "Sort" not in plan
+
+
+def test_trending_reads_the_top_alone_when_it_suffices(db, targets, clock):
+    for i in range(5):
+        activity(db, clock, "snippet", targets(slug=f"s{i}"), "2026-11-25 10:00+00", view=i + 1)
+    refresh(db)
+    with db.transaction():
+        scans = ("SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables"
+                 " WHERE relid = 'tally.trending_scores'::regclass")
+        before = scalar(db, scans)
+        assert ranking(db, lim=3) == ["s4", "s3", "s2"]
+        assert scalar(db, scans) == before
+
+
+@pytest.mark.parametrize("analysed", [True, False])
+def test_a_small_rollup_probes_the_scores_it_raises_whatever_their_number(db, targets, clock, analysed):
+    # Cost grows with the batch, not with the scores kept: 100k scored targets, a batch of three.
+    sids = [targets() for _ in range(3)]
+    activity(db, clock, "snippet", sids[0], "2026-11-25 10:00+00", copy=1)
+    refresh(db)
+    db.execute("INSERT INTO tally.trending_scores SELECT t, 'x' || g, g, g, 1, 0, g, g, 1, 0, '2026-11-25' "
+               "FROM generate_series(1, 50000) AS g, unnest('{snippet,template}'::text[]) AS t")
+    if analysed:
+        db.execute("ANALYZE tally.trending_scores")
+    for sid in sids:
+        activity(db, clock, "snippet", sid, "2026-11-25 11:00+00", copy=2)
+    plans = nested_plans(db, lambda: refresh(db))
+    assert "Update on trending_scores" in plans
+    assert "Seq Scan on trending_scores" not in plans
+    assert "trending_scores_pkey" in plans  # an Index Scan, or a Bitmap Index Scan when unanalysed
+    assert ranking(db, lim=3)[:1] == [scalar(db, "SELECT slug FROM tally.snippets WHERE id = %s", [sids[0]])]
 
 
 def test_reads_never_fail_or_block_during_rollups(db, targets, clock, connect):
