@@ -51,7 +51,6 @@ DECLARE
     v_events bigint;
     v_tags text [];
     v_trending tally.trending_state;
-    v_batch tally.daily_counts [];
     v_shares tally.trending_scores [];
 BEGIN
     IF NOT pg_try_advisory_xact_lock(v_lock) THEN
@@ -71,11 +70,12 @@ BEGIN
         PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
 
-        -- The batch, grouped by day, target and kind, and its share of the trending scores, per target
-        -- (its days inside each window, forward-decayed), into two arrays. Unnested by the next
-        -- statement, they are constants of its custom plan, so the planner knows their sizes: index
-        -- probes of the scores for a small batch, one hash join for a large one. (From the events
-        -- themselves its estimate is far off: their statistics never cover the newest txids.)
+        -- Counts: the batch, grouped by day, target and kind, into daily_counts and the host counters;
+        -- and its share of the trending scores, per target (its days inside each window,
+        -- forward-decayed), into an array. The next statement unnests that array, a constant of its
+        -- custom plan, so the planner knows its size: index probes of the scores for a small batch,
+        -- one hash join for a large one. (Estimated from the events, the batch is always tiny: their
+        -- statistics never cover the newest txids.)
         WITH batch AS MATERIALIZED (
             SELECT
                 (e.created_at AT TIME ZONE 'UTC')::date AS day,
@@ -88,6 +88,13 @@ BEGIN
             WHERE e.txid >= v_from AND e.txid < v_below
                 AND tally.counted(e.txid, v_snapshot) AND NOT tally.counted(e.txid, v_previous)
             GROUP BY 1, 2, 3, 4
+        ),
+        daily AS (
+            INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count, viewers)
+            SELECT b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers FROM batch AS b
+            ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET
+                count = d.count + excluded.count,
+                viewers = d.viewers + excluded.viewers
         ),
         shares AS (
             SELECT
@@ -114,12 +121,39 @@ BEGIN
                 WHERE b.day > v_trending.day - 30 AND b.day <= v_trending.day
             ) AS w
             GROUP BY w.target_type, w.target_id
+        ),
+        per_type AS (
+            SELECT
+                p.target_type,
+                array_agg(p.target_id ORDER BY p.target_id) AS ids,
+                array_agg(p.views ORDER BY p.target_id) AS views,
+                array_agg(p.copies ORDER BY p.target_id) AS copies,
+                array_agg(p.downloads ORDER BY p.target_id) AS downloads,
+                array_agg(p.uses ORDER BY p.target_id) AS uses
+            FROM (
+                SELECT
+                    b.target_type,
+                    b.target_id,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
+                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
+                FROM batch AS b
+                INNER JOIN tally.kinds AS k ON k.kind = b.kind
+                WHERE k.counter_column IS NOT NULL
+                GROUP BY b.target_type, b.target_id
+            ) AS p
+            GROUP BY p.target_type
+        ),
+        updated AS (
+            SELECT u.tag
+            FROM per_type AS t
+            CROSS JOIN LATERAL tally_host.add_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
+                AS u (tag)
         )
         SELECT
-            ARRAY(
-                SELECT ROW(b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers)::tally.daily_counts
-                FROM batch AS b
-            ),
+            (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
+            ARRAY(SELECT u.tag FROM updated AS u),
             -- Ranks are left out: the next statement computes them from the scores it writes.
             ARRAY(
                 SELECT ROW(
@@ -128,22 +162,13 @@ BEGIN
                 )::tally.trending_scores
                 FROM shares AS x
             )
-        INTO v_batch, v_shares;
+        INTO v_events, v_tags, v_shares;
 
-        WITH batch AS MATERIALIZED (
-            SELECT * FROM unnest(v_batch)
-        ),
-        daily AS (
-            INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count, viewers)
-            SELECT b.day, b.target_type, b.target_id, b.kind, b.count, b.viewers FROM batch AS b
-            ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET
-                count = d.count + excluded.count,
-                viewers = d.viewers + excluded.viewers
-        ),
-        -- Added by an UPDATE of the targets that have scores and an INSERT of the others, not by an
-        -- upsert: only the rollup writes scores between daily steps (under its advisory lock), and
-        -- ON CONFLICT would lock each row before updating it (a WAL record per row).
-        raised AS (
+        -- Trending: the shares added to the scores, and the raised scores that reach the top. Added by
+        -- an UPDATE of the targets that have scores and an INSERT of the others, not by an upsert: only
+        -- the rollup writes scores between daily steps (under its advisory lock), and ON CONFLICT
+        -- would lock each row before updating it (a WAL record per row).
+        WITH raised AS (
             UPDATE tally.trending_scores AS t SET
                 score_7d = t.score_7d + x.score_7d,
                 rank_7d = tally.round_score(t.score_7d + x.score_7d),
@@ -205,57 +230,22 @@ BEGIN
                 ) AS rank
             FROM (VALUES (7::smallint), (30::smallint)) AS w (period)
             CROSS JOIN tally.target_types AS y
-        ),
-        topped AS (
-            INSERT INTO tally.trending_top AS p (period, target_type, target_id, rank, score, viewers)
-            SELECT c.period, c.target_type, c.target_id, c.rank, c.score, c.viewers
-            FROM (
-                -- Of the raised rows that reach the last rank (a prefix of the order), only the best
-                -- top_size() can be among the best afterwards.
-                SELECT
-                    r.*,
-                    row_number() OVER (PARTITION BY r.period, r.target_type ORDER BY r.rank DESC, r.target_id) AS n
-                FROM scored AS r
-                INNER JOIN thresholds AS h ON h.period = r.period AND h.target_type = r.target_type
-                WHERE h.rank IS NULL OR r.rank >= h.rank
-            ) AS c
-            WHERE c.n <= tally.top_size()
-            ON CONFLICT (period, target_type, target_id) DO UPDATE SET
-                rank = excluded.rank, score = excluded.score, viewers = excluded.viewers
-        ),
-        per_type AS (
-            SELECT
-                p.target_type,
-                array_agg(p.target_id ORDER BY p.target_id) AS ids,
-                array_agg(p.views ORDER BY p.target_id) AS views,
-                array_agg(p.copies ORDER BY p.target_id) AS copies,
-                array_agg(p.downloads ORDER BY p.target_id) AS downloads,
-                array_agg(p.uses ORDER BY p.target_id) AS uses
-            FROM (
-                SELECT
-                    b.target_type,
-                    b.target_id,
-                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
-                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
-                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
-                    coalesce(sum(b.count) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
-                FROM batch AS b
-                INNER JOIN tally.kinds AS k ON k.kind = b.kind
-                WHERE k.counter_column IS NOT NULL
-                GROUP BY b.target_type, b.target_id
-            ) AS p
-            GROUP BY p.target_type
-        ),
-        updated AS (
-            SELECT u.tag
-            FROM per_type AS t
-            CROSS JOIN LATERAL tally_host.add_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
-                AS u (tag)
         )
-        SELECT
-            (SELECT coalesce(sum(b.count), 0)::bigint FROM batch AS b),
-            ARRAY(SELECT u.tag FROM updated AS u)
-        INTO v_events, v_tags;
+        INSERT INTO tally.trending_top AS p (period, target_type, target_id, rank, score, viewers)
+        SELECT c.period, c.target_type, c.target_id, c.rank, c.score, c.viewers
+        FROM (
+            -- Of the raised rows that reach the last rank (a prefix of the order), only the best
+            -- top_size() can be among the best afterwards.
+            SELECT
+                r.*,
+                row_number() OVER (PARTITION BY r.period, r.target_type ORDER BY r.rank DESC, r.target_id) AS n
+            FROM scored AS r
+            INNER JOIN thresholds AS h ON h.period = r.period AND h.target_type = r.target_type
+            WHERE h.rank IS NULL OR r.rank >= h.rank
+        ) AS c
+        WHERE c.n <= tally.top_size()
+        ON CONFLICT (period, target_type, target_id) DO UPDATE SET
+            rank = excluded.rank, score = excluded.score, viewers = excluded.viewers;
 
         -- Trim the top back to top_size() rows per period and type (by ctid: one pass, whatever the
         -- planner believes about a table autovacuum has not analysed yet).
