@@ -16,10 +16,12 @@ AS $rollup$
  * Adds the events not yet rolled up to tally.daily_counts (with unique viewers: the events marked
  * first_visit by the debounce claim, tally.claim_visit), the trending scores
  * (after the daily step of their windows, tally.advance_trending()) and the host tables' counters,
- * in one grouped pass and one transaction, then queues the cache tags of the entities whose counters
- * moved (tally.notify_revalidate: a durable outbox, NOTIFY as the wake-up). So "rollup, then read
- * trending" needs no other call, and trending is never behind the counters. Returns its
- * tally.rollup_runs row.
+ * in one grouped pass over the new events and one transaction, then queues the cache tags of the
+ * entities whose counters moved (tally.notify_revalidate: a durable outbox, NOTIFY as the wake-up).
+ * So "rollup, then read trending" needs no other call, and trending is never behind the counters.
+ * Two statements: the counts (daily rows, host counters, tags, and the batch's score shares as an
+ * array), then trending (the shares added to tally.trending_scores, the raised scores that reach
+ * tally.trending_top). Returns its tally.rollup_runs row.
  *
  * Exactly once, by snapshot difference (PgQ's batches): an event belongs to the batch when the
  * transaction that inserted it (txid) is visible - committed - in this rollup's snapshot and was not
@@ -96,54 +98,53 @@ BEGIN
                 count = d.count + excluded.count,
                 viewers = d.viewers + excluded.viewers
         ),
-        shares AS (
+        -- One grouping per target feeds both the host counters and the score shares. A row counts
+        -- towards the scores when its kind is weighted and its day is inside the 30-day window
+        -- (today's and the 29 before; the 7-day one is its last 7 days).
+        targets AS MATERIALIZED (
             SELECT
                 w.target_type,
                 w.target_id,
-                coalesce(sum(w.score) FILTER (WHERE w.day > v_trending.day - 7), 0) AS score_7d,
-                coalesce(sum(w.n) FILTER (WHERE w.day > v_trending.day - 7), 0)::bigint AS events_7d,
-                coalesce(sum(w.viewers) FILTER (WHERE w.day > v_trending.day - 7), 0)::bigint AS viewers_7d,
-                sum(w.score) AS score_30d,
-                sum(w.n)::bigint AS events_30d,
-                sum(w.viewers)::bigint AS viewers_30d,
-                max(w.day) AS last_day
+                count(*) FILTER (WHERE w.counter_column IS NOT NULL) > 0 AS counted,
+                coalesce(sum(w.n) FILTER (WHERE w.counter_column = 'views'), 0)::bigint AS views,
+                coalesce(sum(w.n) FILTER (WHERE w.counter_column = 'copies'), 0)::bigint AS copies,
+                coalesce(sum(w.n) FILTER (WHERE w.counter_column = 'downloads'), 0)::bigint AS downloads,
+                coalesce(sum(w.n) FILTER (WHERE w.counter_column = 'uses'), 0)::bigint AS uses,
+                coalesce(sum(w.score) FILTER (WHERE w.scored AND w.day > v_trending.day - 7), 0) AS score_7d,
+                coalesce(sum(w.n) FILTER (WHERE w.scored AND w.day > v_trending.day - 7), 0)::bigint AS events_7d,
+                coalesce(sum(w.viewers) FILTER (WHERE w.scored AND w.day > v_trending.day - 7), 0)::bigint
+                    AS viewers_7d,
+                coalesce(sum(w.score) FILTER (WHERE w.scored), 0) AS score_30d,
+                coalesce(sum(w.n) FILTER (WHERE w.scored), 0)::bigint AS events_30d,
+                coalesce(sum(w.viewers) FILTER (WHERE w.scored), 0)::bigint AS viewers_30d,
+                max(w.day) FILTER (WHERE w.scored) AS last_day
             FROM (
                 SELECT
                     b.target_type,
                     b.target_id,
                     b.day,
                     b.n,
+                    k.counter_column,
+                    k.weight > 0 AND b.day > v_trending.day - 30 AND b.day <= v_trending.day AS scored,
                     b.n * k.weight::double precision * tally.growth(v_trending.epoch, b.day, v_trending.half_life)
                         AS score,
                     CASE WHEN k.counter_column = 'views' THEN b.viewers ELSE 0 END AS viewers
                 FROM batch AS b
-                INNER JOIN tally.kinds AS k ON k.kind = b.kind AND k.weight > 0
-                WHERE b.day > v_trending.day - 30 AND b.day <= v_trending.day
+                INNER JOIN tally.kinds AS k ON k.kind = b.kind
             ) AS w
             GROUP BY w.target_type, w.target_id
         ),
         per_type AS (
             SELECT
-                p.target_type,
-                array_agg(p.target_id ORDER BY p.target_id) AS ids,
-                array_agg(p.views ORDER BY p.target_id) AS views,
-                array_agg(p.copies ORDER BY p.target_id) AS copies,
-                array_agg(p.downloads ORDER BY p.target_id) AS downloads,
-                array_agg(p.uses ORDER BY p.target_id) AS uses
-            FROM (
-                SELECT
-                    b.target_type,
-                    b.target_id,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'views'), 0)::bigint AS views,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'copies'), 0)::bigint AS copies,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'downloads'), 0)::bigint AS downloads,
-                    coalesce(sum(b.n) FILTER (WHERE k.counter_column = 'uses'), 0)::bigint AS uses
-                FROM batch AS b
-                INNER JOIN tally.kinds AS k ON k.kind = b.kind
-                WHERE k.counter_column IS NOT NULL
-                GROUP BY b.target_type, b.target_id
-            ) AS p
-            GROUP BY p.target_type
+                t.target_type,
+                array_agg(t.target_id ORDER BY t.target_id) AS ids,
+                array_agg(t.views ORDER BY t.target_id) AS views,
+                array_agg(t.copies ORDER BY t.target_id) AS copies,
+                array_agg(t.downloads ORDER BY t.target_id) AS downloads,
+                array_agg(t.uses ORDER BY t.target_id) AS uses
+            FROM targets AS t
+            WHERE t.counted
+            GROUP BY t.target_type
         ),
         updated AS (
             SELECT u.tag
@@ -160,7 +161,8 @@ BEGIN
                     x.target_type, x.target_id, x.score_7d, NULL, x.events_7d, x.viewers_7d,
                     x.score_30d, NULL, x.events_30d, x.viewers_30d, x.last_day
                 )::tally.trending_scores
-                FROM shares AS x
+                FROM targets AS x
+                WHERE x.events_30d > 0
             )
         INTO v_events, v_tags, v_shares;
 
