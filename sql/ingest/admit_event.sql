@@ -9,7 +9,7 @@ AS $$
  * its registered host table and be visible to the user (private rows only to their owner), and a
  * debounced kind must not have counted for this visitor within its window. Otherwise the row is
  * dropped, the reason added to tally.discards, and left in the transaction-local setting
- * tally.admission for log_event to return.
+ * tally.admission for the inserting code to read.
  *
  * The row's target_id becomes the host key's canonical text ('043' -> '43' for a numeric key,
  * lower-case for a uuid) before the debounce claim, so that every count and guard keys on one
@@ -17,8 +17,9 @@ AS $$
  * identity's key under yesterday's salt, near midnight) is passed to the debounce check and cleared;
  * first_visit marks the visitor's first counted event of the target and kind that UTC day.
  *
- * A row log_events() validated itself carries the token of its INSERT in vouched (see migration
- * 0017): it is stored as it is. Any other value is cleared and the row validated like the rest.
+ * A row log_event() or log_events() validated itself carries the token of its INSERT in vouched
+ * (see migration 0017): it is stored as it is. Any other value is cleared and the row validated like
+ * the rest.
  */
 DECLARE
     v_reason tally.outcome;

@@ -4,14 +4,14 @@ LANGUAGE sql
 -- STABLE as record_out is: declared IMMUTABLE, it would never be inlined.
 STABLE
 PARALLEL SAFE
--- No SET clause, so that claim_visit's statements inline it; only built-in functions, schema-qualified.
+-- No SET clause, so that the statements using it inline it; only built-in functions, schema-qualified.
 AS $$
     SELECT pg_catalog.md5(row(target_type, target_id, kind, visitor)::text)::uuid
 $$;
 
 COMMENT ON FUNCTION tally.debounce_key(text, text, text, uuid) IS
-'Key of a debounce slot (tally.debounce.key): one per target, kind and visitor key. Used by claim_visit and '
-'forget_user, which must agree.';
+'Key of a debounce slot (tally.debounce.key): one per target, kind and visitor key. Used by log_event, claim_visit, '
+'claim_visits and forget_user, which must agree.';
 
 CREATE OR REPLACE FUNCTION tally.rate_limit_key(key text, kind text)
 RETURNS uuid
@@ -19,14 +19,14 @@ LANGUAGE sql
 -- STABLE as record_out is: declared IMMUTABLE, it would never be inlined.
 STABLE
 PARALLEL SAFE
--- No SET clause, so that rate_limited's statement inlines it; only built-in functions, schema-qualified.
+-- No SET clause, so that the queries using it inline it; only built-in functions, schema-qualified.
 AS $$
     SELECT pg_catalog.md5(row(key, kind)::text)::uuid
 $$;
 
 COMMENT ON FUNCTION tally.rate_limit_key(text, text) IS
 'Key of a rate-limit counter (tally.rate_limit_state.key) for ''ip:BUCKET'' or ''user:ID'' and a kind. Used by '
-'rate_limited and forget_user, which must agree.';
+'log_event, parse_batch and forget_user, which must agree.';
 
 CREATE OR REPLACE FUNCTION tally.debounce_horizon(at timestamptz)
 RETURNS timestamptz

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from tests.conftest import APP_LOGIN, log, scalar
+from tests.conftest import APP_LOGIN, limit, log, scalar
 
 
 def test_logged_event_is_stored_once(db, targets):
@@ -157,3 +157,23 @@ def test_unknown_kind_error_names_the_accepted_kinds(connect):
         log(app, "snippet", "x", "like")
     assert caught.value.diag.message_hint == (
         "accepted kinds: builder_export, copy, download, template_use, view")
+
+
+def test_a_stored_call_runs_no_nested_function_but_the_host_probe(db, targets):
+    # The hot path: every guard is a statement of log_event itself, the stored row is vouched for
+    # (the trigger's fast path), and the only nested call left is the host-table boundary. Counted
+    # with track_functions, in one transaction: a second call of the same visitor is debounced by
+    # the slot the first one claimed, and neither leaves the voucher behind.
+    sid = targets()
+    limit(db, "view", ip_limit=100, user_limit=100)
+    with db.transaction():
+        db.execute("SET LOCAL track_functions = 'pl'")
+        args = {"user_id": "u1", "ip": "203.0.113.7", "user_agent": "Agent/1"}
+        assert log(db, "snippet", sid, "view", **args) == "logged"
+        called = db.execute("SELECT funcname, calls FROM pg_stat_xact_user_functions ORDER BY funcname").fetchall()
+        assert log(db, "snippet", sid, "view", **args) == "debounced"
+        assert scalar(db, "SELECT current_setting('tally.voucher', true)") in ("", None)
+    # remember_user_agent: Agent/1 is new, a step once per user agent and day, not per call.
+    assert called == [("admit_event", 1), ("log_event", 1), ("probe", 1), ("remember_user_agent", 1)]
+    assert db.execute("SELECT first_visit, vouched FROM tally.events").fetchall() == [(True, None)]
+    assert scalar(db, "SELECT sum(hits) FROM tally.rate_limit_state") == 4  # two counters, two calls
