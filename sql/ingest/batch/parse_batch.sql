@@ -165,9 +165,13 @@ BEGIN
                 SELECT
                     tally.address_bucket(f.ip_given, f.ip, s.ipv6_prefix) AS ip_key,
                     tally.clean_text(f.user_agent, s.user_agent_max) AS user_agent
+                -- OFFSET 0 here and below: each value once per element. A pulled-up subquery's expressions
+                -- are copied into every use (the user agent was cleaned four times per element).
+                OFFSET 0
             ) AS c
             CROSS JOIN LATERAL (
                 SELECT tally.visitor_identity(f.user_id, f.session_id, c.ip_key, c.user_agent) AS identity
+                OFFSET 0
             ) AS v
             LEFT JOIN tally.kinds AS k ON k.kind = f.kind
             LEFT JOIN tally.target_types AS tt ON tt.target_type = f.target_type
