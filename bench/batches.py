@@ -25,6 +25,7 @@ from bench.scenarios import (
     ratio_result,
     seed_agents,
     seed_targets,
+    warm_up,
 )
 
 # The expressions of the fields a guard reads; P1g replaces one with NULL at a time.
@@ -119,6 +120,7 @@ def latency(dsn: str, calls: int, batches: int) -> list[Result]:
 def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
     seed_agents(conn)
+    warm_up(dsn, _script(BATCH_SCRIPT), scale)
     results = []
     targets = {(100, True): 2.5, (100, False): 1.0, (1000, True): 3.0, (1000, False): 1.3}
     for sync in (True, False):
@@ -151,6 +153,8 @@ RESET = "UPDATE tally.kinds SET ip_limit = 300, user_limit = 300, debounce = '30
 def p1g_guards(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
     seed_agents(conn)
+    warm_up(dsn, _script(SINGLE_SCRIPT), scale)
+    warm_up(dsn, _script(BATCH_SCRIPT), scale)
     full_single = full_batch = 0.0
     results = []
     for name, setup, field in GUARDS:

@@ -98,7 +98,9 @@ BEGIN
         k.user_limit,
         date_bin(k.rate_window, c.now, timestamptz '2000-01-01 00:00:00+00'),
         -- The rate-limit counters this call adds to (NULL: no limit, or nothing to key on).
-        CASE WHEN k.ip_limit IS NOT NULL AND c.ip_key IS NOT NULL THEN tally.rate_limit_key('ip:' || c.ip_key, k.kind) END,
+        CASE
+            WHEN k.ip_limit IS NOT NULL AND c.ip_key IS NOT NULL THEN tally.rate_limit_key('ip:' || c.ip_key, k.kind)
+        END,
         CASE
             WHEN k.user_limit IS NOT NULL AND log_event.user_id IS NOT NULL
                 THEN tally.rate_limit_key('user:' || log_event.user_id, k.kind)
@@ -122,9 +124,9 @@ BEGIN
         today.day IS NOT NULL,
         tally.visitor_key(today.inner_pad, today.outer_pad, v.identity),
         tally.visitor_key(yesterday.inner_pad, yesterday.outer_pad, v.identity)
-    INTO v_kind, v_ip_limit, v_user_limit, v_window, v_ip_counter, v_user_counter, v_debounce, v_known_type, v_identifier_max, v_now, v_ip, v_ip_key,
-        v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used, v_bot, v_seen, v_identity, v_salted,
-        v_visitor, v_previous
+    INTO v_kind, v_ip_limit, v_user_limit, v_window, v_ip_counter, v_user_counter, v_debounce, v_known_type,
+        v_identifier_max, v_now, v_ip, v_ip_key, v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used,
+        v_bot, v_seen, v_identity, v_salted, v_visitor, v_previous
     FROM tally.settings AS s
     CROSS JOIN LATERAL (
         SELECT
@@ -219,7 +221,9 @@ BEGIN
                     -- Per key, for the admin view: 'ip:ADDRESS', 'ip:PREFIX/64', 'ip:unparsable' or 'user:ID'.
                     INSERT INTO tally.rate_limit_rejections AS r (window_start, key, kind, rejected)
                     SELECT v_window, o.key, v_kind, 1
-                    FROM (VALUES (v_ip_over, 'ip:' || v_ip_key), (v_user_over, 'user:' || log_event.user_id)) AS o (over, key)
+                    FROM (
+                        VALUES (v_ip_over, 'ip:' || v_ip_key), (v_user_over, 'user:' || log_event.user_id)
+                    ) AS o (over, key)
                     WHERE o.over
                     ORDER BY o.key COLLATE "C"
                     ON CONFLICT (window_start, key, kind) DO UPDATE SET rejected = r.rejected + 1;
@@ -276,8 +280,8 @@ BEGIN
                 -- condition queues concurrent claims, so exactly one is admitted, and a created slot is
                 -- a first visit) and stores the event only if the claim was admitted. The token vouches
                 -- for the row to the admit_event trigger; it is set only while this statement runs,
-                -- after the host probe, so no host code can learn it.
-                -- Assignments, not PERFORM: a simple expression skips the executor a PERFORM starts.
+                -- after the host probe, so no host code can learn it (set by assignments, not PERFORM:
+                -- a simple expression skips the executor a PERFORM starts).
                 v_token := set_config('tally.voucher', gen_random_uuid()::text, true);
                 WITH claimed AS (
                     INSERT INTO tally.debounce AS d (key, last_at)
