@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -166,6 +167,34 @@ def run_together(n: int, action: Callable[[int], Any]) -> list[Any]:
         thread.join()
     if errors:
         raise errors[0]
+    return results
+
+
+def crossed(connect: Callable[..., psycopg.Connection[Any]], opening: Callable[[psycopg.Connection[Any], int], Any],
+            crossing: Callable[[psycopg.Connection[Any], int], str]) -> dict[int, str]:
+    """A lock cycle between two open transactions: each runs opening(conn, i), then both run crossing(conn, i)
+    at once, each waiting for a row the other holds, until the deadlock detector fails one wait. The victim
+    (its crossing returned first) commits, then the other. Returns the crossing results by transaction."""
+    conns = [connect(), connect()]
+    for i, conn in enumerate(conns):
+        conn.autocommit = False
+        conn.execute("SET deadlock_timeout = '100ms'")
+        opening(conn, i)
+    results: dict[int, str] = {}
+
+    def _cross(i: int) -> None:
+        results[i] = crossing(conns[i], i)
+
+    threads = [threading.Thread(target=_cross, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while not results and time.monotonic() < deadline:  # the victim returns; the other still waits
+        time.sleep(0.01)
+    (victim,) = results
+    conns[victim].commit()
+    threads[1 - victim].join(timeout=20)
+    conns[1 - victim].commit()
     return results
 
 

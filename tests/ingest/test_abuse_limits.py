@@ -2,12 +2,10 @@
 prefix, garbage addresses in one shared bucket, no side state for refused calls, and no lock cycle
 that makes log_event raise."""
 
-import threading
-import time
 
 import pytest
 
-from tests.conftest import limit, log, scalar
+from tests.conftest import crossed, limit, log, scalar
 
 
 def test_addresses_of_one_ipv6_64_share_one_rate_limit(db, targets):
@@ -117,36 +115,18 @@ def test_discard_counters_of_past_days_are_folded_into_one_row(db, targets, cloc
     assert db.execute("SELECT count FROM tally.discard_log").fetchall() == [(5,)]
 
 
-def test_opposite_lock_orders_in_two_transactions_never_raise(dsn, db, targets, connect):
+def test_opposite_lock_orders_in_two_transactions_never_raise(db, targets, connect):
     # Two open transactions log downloads for addresses A, B and B, A: each holds the rate-limit row
     # of its first address and waits for the other's. The deadlock detector breaks the cycle;
     # log_event catches it and returns rate_limited (fail closed) instead of raising 40P01.
     sid = targets()
     limit(db, "download", ip_limit=100)
-    first, second = connect(), connect()
-    for conn in (first, second):
-        conn.autocommit = False
-        conn.execute("SET deadlock_timeout = '100ms'")
-    assert log(first, "snippet", sid, "download", ip="203.0.113.1") == "logged"
-    assert log(second, "snippet", sid, "download", ip="203.0.113.2") == "logged"
-    results: dict[str, str] = {}
-    conns = {"first": first, "second": second}
-
-    def cross(name, ip):
-        results[name] = log(conns[name], "snippet", sid, "download", ip=ip)
-
-    threads = {"first": threading.Thread(target=cross, args=("first", "203.0.113.2")),
-               "second": threading.Thread(target=cross, args=("second", "203.0.113.1"))}
-    for thread in threads.values():
-        thread.start()
-    deadline = time.monotonic() + 20
-    while not results and time.monotonic() < deadline:  # the victim returns; the other still waits
-        time.sleep(0.01)
-    (victim,) = results
-    conns[victim].commit()
-    other = "second" if victim == "first" else "first"
-    threads[other].join(timeout=20)
-    conns[other].commit()
+    addresses = ["203.0.113.1", "203.0.113.2"]
+    results = crossed(
+        connect,
+        lambda conn, i: log(conn, "snippet", sid, "download", ip=addresses[i]),
+        lambda conn, i: log(conn, "snippet", sid, "download", ip=addresses[1 - i]),
+    )
     assert sorted(results.values()) == ["logged", "rate_limited"]
     assert scalar(db, "SELECT count(*) FROM tally.events") == 3
     assert scalar(db, "SELECT sum(count) FROM tally.discard_log WHERE reason = 'rate_limited'") == 1

@@ -1,9 +1,6 @@
 """Views debounce per viewer per target per window, exactly, under concurrency."""
 
-import threading
-import time
-
-from tests.conftest import limit, log, run_together, scalar
+from tests.conftest import crossed, limit, log, run_together, scalar
 
 
 def test_concurrent_views_count_once(db, targets, connect):
@@ -100,32 +97,14 @@ def test_opposite_debounce_claims_in_two_transactions_never_raise(db, targets, c
     # detector breaks the cycle; log_event catches it and returns debounced, with nothing stored.
     sid = targets()
     limit(db, "view")
-    first, second = connect(), connect()
-    for conn in (first, second):
-        conn.autocommit = False
-        conn.execute("SET deadlock_timeout = '100ms'")
-    assert log(first, "snippet", sid, "view", session_id="A") == "logged"
-    assert log(second, "snippet", sid, "view", session_id="B") == "logged"
-    results: dict[str, str] = {}
-    conns = {"first": first, "second": second}
-
-    def cross(name, session):
-        results[name] = log(conns[name], "snippet", sid, "view", session_id=session)
-
-    threads = {"first": threading.Thread(target=cross, args=("first", "B")),
-               "second": threading.Thread(target=cross, args=("second", "A"))}
-    for thread in threads.values():
-        thread.start()
-    deadline = time.monotonic() + 20
-    while not results and time.monotonic() < deadline:  # the victim returns; the other still waits
-        time.sleep(0.01)
-    (victim,) = results
-    conns[victim].commit()
-    other = "second" if victim == "first" else "first"
-    threads[other].join(timeout=20)
-    conns[other].commit()
-    # The survivor's claim found the victim's slot committed inside its window: debounced as well.
-    assert results == {"first": "debounced", "second": "debounced"}
+    sessions = ["A", "B"]
+    results = crossed(
+        connect,
+        lambda conn, i: log(conn, "snippet", sid, "view", session_id=sessions[i]),
+        lambda conn, i: log(conn, "snippet", sid, "view", session_id=sessions[1 - i]),
+    )
+    # The survivor's claim then finds the victim's slot committed inside its window: debounced as well.
+    assert results == {0: "debounced", 1: "debounced"}
     assert scalar(db, "SELECT count(*) FROM tally.events") == 2
     assert scalar(db, "SELECT sum(count) FROM tally.discard_log WHERE reason = 'debounced'") == 2
     assert scalar(db, "SELECT current_setting('tally.voucher', true)") in ("", None)
