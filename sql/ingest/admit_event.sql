@@ -8,8 +8,7 @@ AS $$
  * BEFORE INSERT on tally.events: the last word on whether a row is stored. The target must exist in
  * its registered host table and be visible to the user (private rows only to their owner), and a
  * debounced kind must not have counted for this visitor within its window. Otherwise the row is
- * dropped, the reason added to tally.discards, and left in the transaction-local setting
- * tally.admission for the inserting code to read.
+ * dropped and the reason added to tally.discards.
  *
  * The row's target_id becomes the host key's canonical text ('043' -> '43' for a numeric key,
  * lower-case for a uuid) before the debounce claim, so that every count and guard keys on one
@@ -59,7 +58,6 @@ BEGIN
         RETURN NEW;
     END IF;
     PERFORM tally.count_discard(NEW.created_at, NEW.target_type, NEW.kind, v_reason);
-    PERFORM set_config('tally.admission', v_reason::text, true);
     RETURN NULL;
 END
 $$;

@@ -30,11 +30,15 @@ AS $$
  * so exactly one of them is admitted, and exactly one creates the slot. An admission does not extend
  * the window; debounced calls leave last_at alone.
  *
+ * The admit_event trigger calls this for a row inserted directly into tally.events; log_event,
+ * claim_visits (log_events) make the same claims by the same rule inside their own statements.
+ *
  * Visitor keys change at UTC midnight (a new salt). p_previous, the same identity's key under the
- * previous day's salt, is given by log_event while a window that began yesterday can still be open;
- * its slot is claimed first, by the same rule, so a call shortly after midnight is debounced by an
- * admission shortly before it, and concurrent calls either side of midnight still admit one. Every
- * call takes the slots in the same order (previous, then current): no lock cycle between them.
+ * previous day's salt, is given (the row's previous_visitor) while a window that began yesterday can
+ * still be open; its slot is claimed first, by the same rule, so a call shortly after midnight is
+ * debounced by an admission shortly before it, and concurrent calls either side of midnight still
+ * admit one. Every call takes the slots in the same order (previous, then current): no lock cycle
+ * between them.
  */
 #variable_conflict use_column
 DECLARE
