@@ -23,7 +23,8 @@ AS $$
  *      those of the batch's elements up to it pass the limit. An element whose
  *      event_id an earlier element claimed is a duplicate and counts no hit, and the claim depends on
  *      that earlier element's rate limit: so this is repeated until nothing changes (once, unless a
- *      batch repeats an event_id after a refused element).
+ *      batch repeats an event_id after a refused element). When no counter passes its limit with
+ *      all of the batch's hits, nothing is over and the rounds are skipped.
  *   3. event_ids claimed; user agents recorded; targets probed (tally_host.probe_many, per type)
  *   4. debounce: per slot, the first element of the batch claims it and any later one is debounced
  *      (all share one clock reading); yesterday's slots first, as claim_visit does
@@ -54,6 +55,7 @@ DECLARE
     v_stored integer [];
     v_added integer [];
     v_changed boolean;
+    v_over boolean := false;
     v_rounds integer := 0;
     v_token text;
 BEGIN
@@ -109,7 +111,8 @@ BEGIN
     -- before is the total less them; then the outcomes are decided in rounds (see above).
     IF v_limited THEN
         WITH n AS (
-            SELECT h.key AS hash, h.window_start AS rate_window, h.hits FROM tally.limit_hits(v_items, v_state) AS h
+            SELECT h.key AS hash, h.window_start AS rate_window, h.hits, h.max_hits
+            FROM tally.limit_counters(v_items, v_state) AS h
         ),
         counted AS (
             INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
@@ -117,10 +120,17 @@ BEGIN
             ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + excluded.hits
             RETURNING s.key, s.window_start, s.hits
         )
-        SELECT array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits)
-        INTO v_keys, v_windows, v_stored, v_added
+        SELECT
+            array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits),
+            coalesce(bool_or(c.hits > n.max_hits), false)
+        INTO v_keys, v_windows, v_stored, v_added, v_over
         FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
+    END IF;
 
+    -- No element is over a limit that no counter passed, even counting all of the batch's hits: then
+    -- the first estimate stands (nobody refused, so no event_id changes hands), and so do the hits
+    -- added. The common case, and it costs no statement.
+    IF v_over THEN
         LOOP
             v_rounds := v_rounds + 1;
             SELECT
@@ -182,7 +192,7 @@ BEGIN
         -- round may have let more of them reach than the first estimate counted.
         IF v_rounds > 1 THEN
             UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits - a.hits
-            FROM tally.limit_hits(v_items, v_state) AS n
+            FROM tally.limit_counters(v_items, v_state) AS n
             INNER JOIN unnest(v_keys, v_windows, v_added) AS a (key, window_start, hits)
                 ON a.key = n.key AND a.window_start = n.window_start
             WHERE s.key = n.key AND s.window_start = n.window_start AND n.hits <> a.hits;
