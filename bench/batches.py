@@ -50,11 +50,48 @@ SELECT count(*) FROM tally.log_events((
 ));
 """
 
+# The floor of any log_events: the same batch's three writes (the event, a debounce slot and a rate-limit
+# counter per element), set-based in one statement, with no guard, no key derivation beyond one md5 each
+# and the trigger disabled. What a batch pays above this is its validation.
+FLOOR_SCRIPT = """\\set n0 random(1, 1000000000)
+WITH j AS MATERIALIZED (
+    SELECT e.v ->> 'target_id' AS target_id, e.v ->> 'session_id' AS session_id, (e.v ->> 'ip')::inet AS ip,
+        e.v ->> 'referrer' AS referrer
+    FROM jsonb_array_elements((
+        SELECT jsonb_agg(jsonb_build_object(
+            'target_type', 'snippet', 'target_id', 't' || (1 + x.n % 1000), 'kind', 'view', 'session_id', 's' || x.n,
+            'ip', @IP@, 'user_agent', @UA@, 'referrer', @REF@))
+        FROM (
+            SELECT :n0 + g AS n, floor(exp(random() * ln(25000)))::integer AS u FROM generate_series(1, :size) AS g
+        ) AS x
+    )) AS e (v)
+),
+counters AS (
+    INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
+    SELECT md5(j.ip::text)::uuid, date_trunc('minute', now()), 1 FROM j ORDER BY 1
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + 1
+    RETURNING 1
+),
+slots AS (
+    INSERT INTO tally.debounce AS d (key, last_at)
+    SELECT md5(j.target_id || j.session_id)::uuid, now() FROM j ORDER BY 1
+    ON CONFLICT (key) DO UPDATE SET last_at = excluded.last_at
+    WHERE d.last_at < excluded.last_at - interval '30 minutes'
+    RETURNING 1
+),
+stored AS (
+    INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)
+    SELECT now(), 'snippet', j.target_id, 'view', md5(j.session_id)::uuid, j.ip, 1, j.referrer FROM j
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM counters), (SELECT count(*) FROM slots), (SELECT count(*) FROM stored);
+"""
+
 
 def _script(template: str, without: str | None = None, size: int = 100) -> str:
     script = template.replace(":size", str(size))
     for token, expression in FIELDS.items():
-        if template is BATCH_SCRIPT:
+        if template is not SINGLE_SCRIPT:
             expression = expression.replace(":n", "x.n").replace(":u", "x.u")
         script = script.replace(token, "NULL" if token == without else expression)
     return script
@@ -69,6 +106,16 @@ def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> 
     try:
         return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=scale.seconds,
                        synchronous_commit=sync)
+    finally:
+        conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+
+
+def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:
+    """Events per second of FLOOR_SCRIPT at 100 events per statement."""
+    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
+    try:
+        return 100 * pgbench(dsn, _script(FLOOR_SCRIPT), clients=scale.clients, seconds=scale.seconds,
+                             synchronous_commit=sync)
     finally:
         conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
 
@@ -126,6 +173,10 @@ def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[R
     for sync in (True, False):
         label = "on" if sync else "off"
         bare = _bare(conn, dsn, scale, sync)
+        results.append(ratio_result(
+            "P1b batches", f"floor: the three writes alone, 100 per statement, no guard, sync {label}",
+            _floor(conn, dsn, scale, sync), bare, "events/s", "report", lambda _: True,
+            "baseline: bare single-row INSERT; what validation costs is the gap to log_events"))
         for size in (100, 1000):
             events = _batches(dsn, scale, size, sync)
             bound = targets[(size, sync)]
