@@ -231,21 +231,7 @@ BEGIN
     END IF;
 
     v_state := tally.store_user_agents(v_items, v_state, v_day);
-
-    SELECT array_agg(
-        row(
-            CASE
-                WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
-                WHEN p.canonical_id IS NULL THEN 'discarded_missing_target'
-                WHEN NOT p.visible THEN 'discarded_not_visible'
-            END,
-            r.reach, r.ip_over, r.user_over, p.canonical_id, r.stored_agent, r.stored_visitor, NULL
-        )::tally.ingest_state
-        ORDER BY r.ord
-    )
-    INTO v_state
-    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-    LEFT JOIN tally.probe_batch(v_items, v_state) AS p ON p.ord = r.ord;
+    v_state := tally.probe_targets(v_items, v_state);
 
     -- 4. Debounce, and first visits; a missing salt for today is made once for the batch.
     v_state := tally.claim_visits(v_items, v_state, v_now);

@@ -1,5 +1,5 @@
 -- The earlier name, which did not return each counter's limit.
-DROP FUNCTION IF EXISTS tally.limit_hits(tally.ingest_item [], tally.ingest_state []);
+DROP FUNCTION IF EXISTS tally.limit_hits(tally.ingest_item[], tally.ingest_state[]);
 
 CREATE OR REPLACE FUNCTION tally.limit_counters(items tally.ingest_item[], state tally.ingest_state[])
 RETURNS TABLE (key uuid, window_start timestamptz, hits integer, max_hits integer)
