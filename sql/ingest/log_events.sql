@@ -127,9 +127,9 @@ BEGIN
         FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
     END IF;
 
-    -- No element is over a limit that no counter passed, even counting all of the batch's hits: then
-    -- the first estimate stands (nobody refused, so no event_id changes hands), and so do the hits
-    -- added. The common case, and it costs no statement.
+    -- No element can be over a limit that no counter passes with all of the batch's hits counted: the
+    -- first estimate then stands (nobody is refused, so no event_id changes hands), and so do the hits
+    -- added. That is the common case, and it skips the rounds.
     IF v_over THEN
         LOOP
             v_rounds := v_rounds + 1;
