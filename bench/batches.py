@@ -1,8 +1,7 @@
 """P1b (log_events batches against single-row INSERTs and against the floor of their writes, and
-single-client latency) and P1g (what each
-guard of log_event and log_events costs, each removed in turn). Same production shape as P1: 20,000
-known user agents drawn Zipf-wise plus new ones, a new session and almost always a new address per event
-(a new rate-limit counter and debounce slot each), 1,000 targets."""
+single-client latency) and P1g (what each guard of log_event and log_events costs, each removed in turn).
+Same production shape as P1: 20,000 known user agents drawn Zipf-wise plus new ones, a new session and
+almost always a new address per event (a new rate-limit counter and debounce slot each), 1,000 targets."""
 
 from __future__ import annotations
 
