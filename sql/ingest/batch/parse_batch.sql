@@ -15,10 +15,11 @@ AS $$
  * helpers: clean_text, parse_ip, address_bucket, clean_metadata, visitor_identity, visitor_key,
  * rate_limit_key), in one query, with no write, as the batch's items; and its first state: until
  * the rate limits say otherwise, the first element of each event_id reaches them and the later ones
- * are its duplicates. has_at: an element carries 'at'; limited: some element is subject to a limit. An element log_event would refuse gets the SQLSTATE
- * and message it would raise, checked in the same order, after the batch's own shape rules: an
- * element is a JSON object whose keys are log_event's parameter names (or 'at'), with strings or
- * numbers for text and null for absent; metadata may be any JSON value.
+ * are its duplicates. has_at: an element carries 'at'; limited: some element is subject to a limit.
+ * An element log_event would refuse gets the SQLSTATE and message it would raise, checked in the same
+ * order, after the batch's own shape rules: an element is a JSON object whose keys are log_event's
+ * parameter names (or 'at'), with strings or numbers for text and null for absent; metadata may be any
+ * JSON value.
  */
 #variable_conflict use_column
 DECLARE
