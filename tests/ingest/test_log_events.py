@@ -362,6 +362,24 @@ def test_an_event_id_refused_by_a_rate_limit_is_claimed_by_a_later_element(db, t
     assert scalar(db, "SELECT sum(rejected) FROM tally.rate_limit_rejections WHERE key = 'user:u1'") == 2
 
 
+
+def test_a_batch_that_fills_a_limit_exactly_is_admitted_and_the_next_hits_are_refused(db, targets):
+    # With every hit of the batch counted, a counter at its limit refuses nobody (the rounds are skipped);
+    # one hit past it refuses the element past it, and that hit still counts, as a single call's does.
+    targets("snippet", target_id="pub")
+    limit(db, "download", ip_limit=3)
+
+    def downloads(*ips: str) -> list[dict[str, str]]:
+        return [{"target_type": "snippet", "target_id": "pub", "kind": "download", "ip": ip} for ip in ips]
+
+    log(db, "snippet", "pub", "download", ip="198.51.100.7")
+    assert [r[1] for r in batch(db, downloads("198.51.100.7", "198.51.100.7"))] == ["logged", "logged"]
+    assert [r[1] for r in batch(db, downloads("203.0.113.9", "198.51.100.7"))] == ["logged", "rate_limited"]
+    assert scalar(db, "SELECT count(*) FROM tally.events") == 4
+    assert db.execute("SELECT hits FROM tally.rate_limit_state ORDER BY hits").fetchall() == [(1,), (4,)]
+    assert scalar(db, "SELECT sum(rejected) FROM tally.rate_limit_rejections WHERE key = 'ip:198.51.100.7'") == 1
+
+
 hostile_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                        max_size=80)
 json_any = st.recursive(
