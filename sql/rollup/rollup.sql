@@ -92,8 +92,11 @@ BEGIN
             GROUP BY 1, 2, 3, 4
         ),
         daily AS (
+            -- In key order: consecutive rows then land on the same index pages, in turn, instead of a
+            -- page at random each (1M events over 30 days, 294k rows: the whole rollup 3.44 -> 2.99 s).
             INSERT INTO tally.daily_counts AS d (day, target_type, target_id, kind, count, viewers)
             SELECT b.day, b.target_type, b.target_id, b.kind, b.n, b.viewers FROM batch AS b
+            ORDER BY b.day, b.target_type, b.target_id, b.kind
             ON CONFLICT (day, target_type, target_id, kind) DO UPDATE SET
                 count = d.count + excluded.count,
                 viewers = d.viewers + excluded.viewers
