@@ -20,29 +20,30 @@ BEGIN
         row(
             CASE
                 WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
-                WHEN p.canonical_id IS NULL THEN 'discarded_missing_target'
-                WHEN NOT p.visible THEN 'discarded_not_visible'
+                WHEN probed.canonical_id IS NULL THEN 'discarded_missing_target'
+                WHEN NOT probed.visible THEN 'discarded_not_visible'
             END,
-            r.reach, r.ip_over, r.user_over, p.canonical_id, r.stored_agent, r.stored_visitor, NULL
+            r.reach, r.ip_over, r.user_over, probed.canonical_id, r.stored_agent, r.stored_visitor, NULL
         )::tally.ingest_state
         ORDER BY r.ord
     )
     INTO v_state
     FROM ROWS FROM (unnest(probe_targets.items), unnest(probe_targets.state)) AS r
     LEFT JOIN (
+        -- Positions in the type's arrays back to the elements' ords.
         SELECT g.ords[p.ord]::integer AS ord, p.canonical_id, p.visible
         FROM (
             SELECT
-                r.target_type,
-                array_agg(r.ord ORDER BY r.ord) AS ords,
-                array_agg(r.target_id ORDER BY r.ord) AS ids,
-                array_agg(r.user_id ORDER BY r.ord) AS user_ids
-            FROM ROWS FROM (unnest(probe_targets.items), unnest(probe_targets.state)) AS r
-            WHERE r.error IS NULL AND r.outcome IS NULL
-            GROUP BY r.target_type
+                e.target_type,
+                array_agg(e.ord ORDER BY e.ord) AS ords,
+                array_agg(e.target_id ORDER BY e.ord) AS ids,
+                array_agg(e.user_id ORDER BY e.ord) AS user_ids
+            FROM ROWS FROM (unnest(probe_targets.items), unnest(probe_targets.state)) AS e
+            WHERE e.error IS NULL AND e.outcome IS NULL
+            GROUP BY e.target_type
         ) AS g
         CROSS JOIN LATERAL tally_host.probe_many(g.target_type, g.ids, g.user_ids) AS p
-    ) AS p ON p.ord = r.ord;
+    ) AS probed ON probed.ord = r.ord;
     RETURN v_state;
 END
 $$;
