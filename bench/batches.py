@@ -25,6 +25,7 @@ from bench.scenarios import (
     ratio_result,
     seed_agents,
     seed_targets,
+    trigger_disabled,
     warm_up,
 )
 
@@ -41,30 +42,24 @@ SELECT tally.log_event('snippet', 't' || (1 + :n % 1000), 'view', NULL, 's' || :
 """
 # The batch is built server-side from one random number, so its cost is part of what is measured
 # (a client would send the JSON instead). User agents: exp(random() * ln 25,000) is Zipf-like (s = 1).
-BATCH_SCRIPT = """\\set n0 random(1, 1000000000)
-SELECT count(*) FROM tally.log_events((
+BATCH_JSON = """(
     SELECT jsonb_agg(jsonb_build_object(
         'target_type', 'snippet', 'target_id', 't' || (1 + x.n % 1000), 'kind', 'view', 'session_id', 's' || x.n,
         'ip', @IP@, 'user_agent', @UA@, 'referrer', @REF@))
     FROM (SELECT :n0 + g AS n, floor(exp(random() * ln(25000)))::integer AS u FROM generate_series(1, :size) AS g) AS x
-));
+)"""
+BATCH_SCRIPT = f"""\\set n0 random(1, 1000000000)
+SELECT count(*) FROM tally.log_events({BATCH_JSON});
 """
 
 # The floor of any log_events: the same batch's three writes (the event, a debounce slot and a rate-limit
 # counter per element), set-based in one statement, with no guard, no key derivation beyond one md5 each
 # and the trigger disabled. What a batch pays above this is its validation.
-FLOOR_SCRIPT = """\\set n0 random(1, 1000000000)
+FLOOR_SCRIPT = f"""\\set n0 random(1, 1000000000)
 WITH j AS MATERIALIZED (
     SELECT e.v ->> 'target_id' AS target_id, e.v ->> 'session_id' AS session_id, (e.v ->> 'ip')::inet AS ip,
         e.v ->> 'referrer' AS referrer
-    FROM jsonb_array_elements((
-        SELECT jsonb_agg(jsonb_build_object(
-            'target_type', 'snippet', 'target_id', 't' || (1 + x.n % 1000), 'kind', 'view', 'session_id', 's' || x.n,
-            'ip', @IP@, 'user_agent', @UA@, 'referrer', @REF@))
-        FROM (
-            SELECT :n0 + g AS n, floor(exp(random() * ln(25000)))::integer AS u FROM generate_series(1, :size) AS g
-        ) AS x
-    )) AS e (v)
+    FROM jsonb_array_elements({BATCH_JSON}) AS e (v)
 ),
 counters AS (
     INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
@@ -102,22 +97,16 @@ def _spread(script: str) -> str:
 
 
 def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:
-    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
-    try:
+    with trigger_disabled(conn):
         return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=scale.seconds,
                        synchronous_commit=sync)
-    finally:
-        conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
 
 
 def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:
     """Events per second of FLOOR_SCRIPT at 100 events per statement."""
-    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
-    try:
+    with trigger_disabled(conn):
         return 100 * pgbench(dsn, _script(FLOOR_SCRIPT), clients=scale.clients, seconds=scale.seconds,
                              synchronous_commit=sync)
-    finally:
-        conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
 
 
 def _batches(dsn: str, scale: Scale, size: int, sync: bool) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,18 +84,27 @@ def agent_id(conn: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
+@contextmanager
+def trigger_disabled(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """tally.events without its admit_event trigger: for rows written straight in (history, baselines)."""
+    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
+    try:
+        yield
+    finally:
+        conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+
+
 def bulk_events(conn: psycopg.Connection[Any], n: int, targets: int, days: int = 30) -> None:
     """Inserts n events straight into tally.events (trigger off): history for rollup and trending."""
     ua = agent_id(conn)
-    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
-    conn.execute(
-        "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)"
-        " SELECT now() - (random() * %s) * interval '1 day', 'snippet', 't' || (1 + (g %% %s)),"
-        " (ARRAY['view', 'view', 'view', 'view', 'copy', 'download', 'template_use', 'builder_export'])"
-        "[1 + (g %% 8)], md5(g::text)::uuid, ('10.' || (g %% 250) || '.' || (g / 250 %% 250) || '.1')::inet,"
-        " %s, %s FROM generate_series(1, %s) AS g",
-        [days - 0.01, targets, ua, REFERRER, n])
-    conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+    with trigger_disabled(conn):
+        conn.execute(
+            "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)"
+            " SELECT now() - (random() * %s) * interval '1 day', 'snippet', 't' || (1 + (g %% %s)),"
+            " (ARRAY['view', 'view', 'view', 'view', 'copy', 'download', 'template_use', 'builder_export'])"
+            "[1 + (g %% 8)], md5(g::text)::uuid, ('10.' || (g %% 250) || '.' || (g / 250 %% 250) || '.1')::inet,"
+            " %s, %s FROM generate_series(1, %s) AS g",
+            [days - 0.01, targets, ua, REFERRER, n])
     conn.execute("ANALYZE tally.events")
 
 
@@ -146,11 +156,8 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
     results = []
     for sync in (True, False):
         calls = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
-        conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
-        try:
+        with trigger_disabled(conn):
             bare = pgbench(dsn, bare_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
-        finally:
-            conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
         label = "on" if sync else "off"
         # Issue 13's targets (the floor of the three writes a call must make: 0.57x on, 0.39x off).
         target = ">= 0.40x" if sync else ">= 0.22x"
@@ -245,12 +252,11 @@ def todays_events(conn: psycopg.Connection[Any], n: int, target: str, kind: str)
     """n events of the last hour (tally.now(): the clock override moves them), trigger off; target and kind
     are SQL expressions of g, the event's number."""
     ua = agent_id(conn)
-    conn.execute("ALTER TABLE tally.events DISABLE TRIGGER admit_event")
-    conn.execute(
-        "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, user_agent_id)"
-        f" SELECT tally.now() - random() * interval '1 hour', 'snippet', {target}, {kind},"
-        " md5(g::text)::uuid, %s FROM generate_series(1, %s) AS g", [ua, n])
-    conn.execute("ALTER TABLE tally.events ENABLE TRIGGER admit_event")
+    with trigger_disabled(conn):
+        conn.execute(
+            "INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, user_agent_id)"
+            f" SELECT tally.now() - random() * interval '1 hour', 'snippet', {target}, {kind},"
+            " md5(g::text)::uuid, %s FROM generate_series(1, %s) AS g", [ua, n])
 
 
 def zipf_events(conn: psycopg.Connection[Any], n: int, targets: int) -> None:
