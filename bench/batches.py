@@ -15,9 +15,11 @@ import psycopg
 
 from bench.pgbench import pgbench
 from bench.scenarios import (
+    ADDRESS,
     BARE_INSERT_SCRIPT,
     KNOWN_AGENTS,
     REFERRER,
+    SPREAD_TARGET,
     UA,
     Result,
     Scale,
@@ -31,14 +33,14 @@ from bench.scenarios import (
 
 # The expressions of the fields a guard reads; P1g replaces one with NULL at a time.
 FIELDS = {
-    "@IP@": "'10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250)",
+    "@IP@": ADDRESS,
     "@UA@": "'" + UA + " ' || :u",
     "@REF@": "'" + REFERRER + "'",
 }
 # As P1's log_event script, with the fields as tokens.
-SINGLE_SCRIPT = """\\set n random(1, 1000000000)
+SINGLE_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 25000, 1.07)
-SELECT tally.log_event('snippet', 't' || (1 + :n % 1000), 'view', NULL, 's' || :n, @IP@, @UA@, @REF@);
+SELECT tally.log_event('snippet', {SPREAD_TARGET}, 'view', NULL, 's' || :n, @IP@, @UA@, @REF@);
 """
 # The batch is built server-side from one random number, so its cost is part of what is measured
 # (a client would send the JSON instead). User agents: exp(random() * ln 25,000) is Zipf-like (s = 1).
@@ -93,7 +95,7 @@ def _script(template: str, without: str | None = None, size: int = 100) -> str:
 
 
 def _spread(script: str) -> str:
-    return script.replace(":target", "('t' || (1 + :n % 1000))")
+    return script.replace(":target", SPREAD_TARGET)
 
 
 def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:

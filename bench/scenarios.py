@@ -113,17 +113,21 @@ def bulk_events(conn: psycopg.Connection[Any], n: int, targets: int, days: int =
 # billion). One agent only would hide plans that scan the user-agent table (a 15x cliff measured at
 # 20,000 agents).
 KNOWN_AGENTS = 20_000
+# The caller's address as a pgbench expression of :n: almost always a new one.
+ADDRESS = "'10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250)"
+# 1,000 targets, evenly.
+SPREAD_TARGET = "('t' || (1 + :n % 1000))"
 LOG_EVENT_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 25000, 1.07)
 SELECT tally.log_event('snippet', :target, 'view', NULL, 's' || :n,
-    '10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250), '{UA} ' || :u, '{REFERRER}');
+    {ADDRESS}, '{UA} ' || :u, '{REFERRER}');
 """
 # The same row log_event stores (user agents live in tally.user_agents; :u is one of the seeded ids).
 BARE_INSERT_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 20000, 1.07)
 INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)
 VALUES (now(), 'snippet', :target, 'view', md5('s' || :n)::uuid,
-    ('10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250))::inet, :u, '{REFERRER}');
+    ({ADDRESS})::inet, :u, '{REFERRER}');
 """
 # The floor of any log_event: the three writes a stored call makes (a rate-limit counter, a debounce slot
 # and the event), in one statement, with no guard, no key derivation beyond one md5 each and the trigger
@@ -132,8 +136,7 @@ FLOOR_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 20000, 1.07)
 WITH counter AS (
     INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
-    VALUES (md5('ip:10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250))::uuid,
-        date_trunc('minute', now()), 1)
+    VALUES (md5('ip:' || {ADDRESS})::uuid, date_trunc('minute', now()), 1)
     ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + 1
     RETURNING 1
 ),
@@ -146,7 +149,7 @@ slot AS (
 )
 INSERT INTO tally.events (created_at, target_type, target_id, kind, visitor, ip, user_agent_id, referrer)
 SELECT now(), 'snippet', :target, 'view', md5('s' || :n)::uuid,
-    ('10.' || (:n % 250) || '.' || (:n / 250 % 250) || '.' || (:n / 62500 % 250))::inet, :u, '{REFERRER}'
+    ({ADDRESS})::inet, :u, '{REFERRER}'
 WHERE EXISTS (SELECT FROM counter) AND EXISTS (SELECT FROM slot);
 """
 NAIVE_UPDATE_SCRIPT = "UPDATE tally.snippets SET views = views + 1 WHERE id = 't1';\n"
@@ -169,14 +172,14 @@ def warm_up(dsn: str, script: str, scale: Scale) -> None:
 
 def _scripts(conn: psycopg.Connection[Any], spread: bool) -> tuple[str, str]:
     seed_agents(conn)
-    target = "('t' || (1 + :n % 1000))" if spread else "'t1'"
+    target = SPREAD_TARGET if spread else "'t1'"
     return LOG_EVENT_SCRIPT.replace(":target", target), BARE_INSERT_SCRIPT.replace(":target", target)
 
 
 def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
     log_script, bare_script = _scripts(conn, spread=True)
-    floor_script = FLOOR_SCRIPT.replace(":target", "('t' || (1 + :n % 1000))")
+    floor_script = FLOOR_SCRIPT.replace(":target", SPREAD_TARGET)
     warm_up(dsn, log_script, scale)
     results = []
     for sync in (True, False):
