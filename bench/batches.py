@@ -57,7 +57,7 @@ SELECT count(*) FROM tally.log_events({BATCH_JSON});
 # The floor of any log_events: the same batch's three writes (the event, a debounce slot and a rate-limit
 # counter per element), set-based in one statement, with no guard, no key derivation beyond one md5 each
 # and the trigger disabled. What a batch pays above this is its validation.
-FLOOR_SCRIPT = f"""\\set n0 random(1, 1000000000)
+BATCH_FLOOR_SCRIPT = f"""\\set n0 random(1, 1000000000)
 WITH j AS MATERIALIZED (
     SELECT e.v ->> 'target_id' AS target_id, e.v ->> 'session_id' AS session_id, (e.v ->> 'ip')::inet AS ip,
         e.v ->> 'referrer' AS referrer
@@ -105,9 +105,9 @@ def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> 
 
 
 def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, size: int, sync: bool) -> float:
-    """Events per second of FLOOR_SCRIPT at size events per statement."""
+    """Events per second of BATCH_FLOOR_SCRIPT at size events per statement."""
     with trigger_disabled(conn):
-        return size * pgbench(dsn, _script(FLOOR_SCRIPT, size=size), clients=scale.clients, seconds=scale.seconds,
+        return size * pgbench(dsn, _script(BATCH_FLOOR_SCRIPT, size=size), clients=scale.clients, seconds=scale.seconds,
                               synchronous_commit=sync)
 
 

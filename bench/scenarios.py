@@ -132,7 +132,7 @@ VALUES (now(), 'snippet', :target, 'view', md5('s' || :n)::uuid,
 # The floor of any log_event: the three writes a stored call makes (a rate-limit counter, a debounce slot
 # and the event), in one statement, with no guard, no key derivation beyond one md5 each and the trigger
 # disabled. What log_event pays above this is its validation.
-FLOOR_SCRIPT = f"""\\set n random(1, 1000000000)
+LOG_EVENT_FLOOR_SCRIPT = f"""\\set n random(1, 1000000000)
 \\set u random_zipfian(1, 20000, 1.07)
 WITH counter AS (
     INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
@@ -179,7 +179,7 @@ def _scripts(conn: psycopg.Connection[Any], spread: bool) -> tuple[str, str]:
 def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
     log_script, bare_script = _scripts(conn, spread=True)
-    floor_script = FLOOR_SCRIPT.replace(":target", SPREAD_TARGET)
+    floor_script = LOG_EVENT_FLOOR_SCRIPT.replace(":target", SPREAD_TARGET)
     warm_up(dsn, log_script, scale)
     results = []
     for sync in (True, False):

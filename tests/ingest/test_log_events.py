@@ -362,7 +362,6 @@ def test_an_event_id_refused_by_a_rate_limit_is_claimed_by_a_later_element(db, t
     assert scalar(db, "SELECT sum(rejected) FROM tally.rate_limit_rejections WHERE key = 'user:u1'") == 2
 
 
-
 def test_a_batch_that_fills_a_limit_exactly_is_admitted_and_the_next_hits_are_refused(db, targets):
     # With every hit of the batch counted, a counter at its limit refuses nobody (the rounds are skipped);
     # one hit past it refuses the element past it, and that hit still counts, as a single call's does.
