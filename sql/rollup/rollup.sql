@@ -28,11 +28,15 @@ AS $rollup$
  * in the previous rollup's (tally.rollup_state.snapshot). Every committed transaction becomes visible
  * in exactly one rollup's snapshot first; an aborted one never does. So a transaction that stays open
  * across rollups delays only its own events, however long it stays open, and is counted by the first
- * rollup after its commit. Cost: txids below the previous snapshot's xmin were all visible then, and
- * txids at or above this snapshot's xmax are not visible now, so the batch is a BRIN range scan of
- * [previous xmin, current xmax) filtered by tally.counted() of both snapshots (inlined; with the
- * snapshots known to the custom plan, its bounds are constants and the visibility test runs only
- * for txids inside either snapshot's in-progress range).
+ * rollup after its commit. The calling transaction's own events are never its batch: its snapshot
+ * lists that transaction as in progress (tally.mark_running; pg_current_snapshot() shows the caller
+ * as committed once a later transaction has ended, and an event it logged after this call would then
+ * count as rolled up and never be counted), so they are counted by the first rollup after its commit.
+ * Cost: txids below the previous snapshot's xmin were all visible then, and txids at or above this
+ * snapshot's xmax are not visible now, so the batch is a BRIN range scan of [previous xmin, current
+ * xmax) filtered by tally.counted() of both snapshots (inlined; with the snapshots known to the
+ * custom plan, its bounds are constants and the visibility test runs only for txids inside either
+ * snapshot's in-progress range).
  *
  * Atomic: the batch is one transaction; a rollup that dies applies nothing and the next one counts
  * everything. Concurrent rollups: the second finds the advisory lock taken and returns 'skipped'.
@@ -46,7 +50,7 @@ DECLARE
     v_run tally.rollup_runs;
     v_started timestamptz := clock_timestamp();
     v_previous pg_snapshot;
-    v_snapshot pg_snapshot := pg_current_snapshot();
+    v_snapshot pg_snapshot := tally.mark_running(pg_current_snapshot(), pg_current_xact_id_if_assigned());
     v_from bigint;
     v_xmin bigint;
     v_below bigint;

@@ -86,3 +86,42 @@ def test_interleaved_commits_are_each_counted_once(db, targets, connect, rollups
     rollup(db)
     assert copies(db, sid) == 4
     assert scalar(db, "SELECT tally.rebuild_counters()") == 0
+
+
+@pytest.mark.parametrize("later_transaction_ends", [False, True])
+def test_events_logged_around_a_rollup_in_one_transaction_are_each_counted_once(
+    db, targets, connect, later_transaction_ends
+):
+    # pg_current_snapshot() never lists the calling transaction as in progress: once a transaction that
+    # began after it has ended, the caller looks committed, and an event it logged after its own rollup
+    # was taken as rolled up and never counted.
+    sid = targets()
+    caller = connect()
+    caller.autocommit = False
+    log(caller, "snippet", sid, "copy")
+    if later_transaction_ends:
+        db.execute("SELECT pg_current_xact_id()")
+    assert rollup(caller) == ("ok", 0)  # its own event waits for its commit
+    log(caller, "snippet", sid, "copy")
+    assert rollup(caller) == ("ok", 0)
+    caller.commit()
+    assert rollup(db) == ("ok", 2)
+    assert rollup(db) == ("ok", 0)
+    assert copies(db, sid) == 2
+    assert scalar(db, "SELECT tally.rebuild_counters()") == 0
+
+
+@pytest.mark.parametrize("snapshot, xid", [
+    ("100:110:103,105", 104), ("100:110:", 100), ("100:110:", 109), ("100:110:103", 111), ("100:110:", 99),
+    ("100:110:103", 103),
+])
+def test_mark_running_hides_exactly_the_given_transaction(db, snapshot, xid):
+    marked = scalar(db, "SELECT tally.mark_running(%s::pg_snapshot, %s::text::xid8)::text", [snapshot, xid])
+    changed = db.execute(
+        "SELECT x FROM generate_series(90, 120) AS x"
+        " WHERE pg_visible_in_snapshot(x::text::xid8, %s::pg_snapshot)"
+        " IS DISTINCT FROM (x <> %s AND pg_visible_in_snapshot(x::text::xid8, %s::pg_snapshot))",
+        [marked, xid, snapshot],
+    ).fetchall()
+    assert changed == []
+    assert scalar(db, "SELECT tally.mark_running(%s::pg_snapshot, NULL)::text", [snapshot]) == snapshot
