@@ -40,7 +40,8 @@ def _run_as_postgres() -> bool:
     return os.geteuid() == 0
 
 
-def _bindir() -> Path:
+def bindir() -> Path:
+    """Where PostgreSQL's programs are (pg_config --bindir): initdb, pg_ctl, pg_dump, psql."""
     out = subprocess.run(["pg_config", "--bindir"], check=True, capture_output=True, text=True)
     return Path(out.stdout.strip())
 
@@ -95,7 +96,7 @@ class Cluster:
 
     # -- server binaries -------------------------------------------------------------------------
     def _server_cmd(self, tool: str, *args: str) -> list[str]:
-        cmd = [str(_bindir() / tool), *args]
+        cmd = [str(bindir() / tool), *args]
         return ["runuser", "-u", "postgres", "--", *cmd] if _run_as_postgres() else cmd
 
     def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -7,10 +7,15 @@ harness starts the cluster and the tests use postgresql_noproc against it.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import socket
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -67,6 +72,25 @@ def blank_dsn() -> Iterator[str]:
     yield CLUSTER.dsn(name)
     with psycopg.connect(CLUSTER.dsn("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def spare_cluster() -> Iterator[Cluster]:
+    """A running cluster of its own, for tests that kill a server or move a database to another one. Under
+    /var/tmp: pytest's tmp_path is private to root, and the server runs as postgres."""
+    home = Path(tempfile.mkdtemp(prefix="pgtally-spare-", dir="/var/tmp"))
+    os.chmod(home, 0o755)
+    cluster = Cluster(home, free_port())
+    cluster.up()
+    yield cluster
+    cluster.down("immediate")
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ AS $$
  *
  * A row log_event() or log_events() validated itself carries the token of its INSERT in vouched
  * (see migration 0017): it is stored as it is. Any other value is cleared and the row validated like
- * the rest.
+ * the rest. Like them, it refuses (55000) while the database waits for tally.after_restore().
  */
 DECLARE
     v_reason tally.outcome;
@@ -31,6 +31,11 @@ BEGIN
             RETURN NEW;
         END IF;
         NEW.vouched := NULL;
+    END IF;
+    IF tally.counted(
+        pg_current_xact_id()::text::bigint, (SELECT r.snapshot FROM tally.rollup_state AS r)
+    ) THEN
+        PERFORM tally.raise_restored();
     END IF;
     -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
     -- tuplestore a set-returning call in FROM costs.

@@ -30,6 +30,8 @@ AS $$
  * Caller bugs raise, with SQLSTATE and no echo of ip or user agent:
  *   22023  unknown kind or target type, or a NULL target_id
  *   22001  target_id, user_id or session_id longer than settings.identifier_max
+ * One state of the database raises too: 55000 while it waits for tally.after_restore(), restored into
+ * a cluster whose transaction ids are behind its own (tally.raise_restored).
  * Everything else is an outcome, never an exception, so the caller's transaction carries on:
  *   duplicate -> discarded_bot -> rate_limited -> discarded_missing_target / discarded_not_visible ->
  *   debounced -> logged.
@@ -89,6 +91,7 @@ DECLARE
     v_token text;
     v_step text;
     v_outcome tally.outcome;
+    v_restored boolean;
 BEGIN
     -- Everything that needs no write is computed in this one query: each statement a PL/pgSQL function
     -- runs has a fixed cost (executor start-up), and this function sits on the application's hot path.
@@ -123,11 +126,14 @@ BEGIN
         v.identity,
         today.day IS NOT NULL,
         tally.visitor_key(today.inner_pad, today.outer_pad, v.identity),
-        tally.visitor_key(yesterday.inner_pad, yesterday.outer_pad, v.identity)
+        tally.visitor_key(yesterday.inner_pad, yesterday.outer_pad, v.identity),
+        -- This transaction counts as rolled up already: see tally.raise_restored.
+        tally.counted(c.xid, r.snapshot)
     INTO v_kind, v_ip_limit, v_user_limit, v_window, v_ip_counter, v_user_counter, v_debounce, v_known_type,
         v_identifier_max, v_now, v_ip, v_ip_key, v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used,
-        v_bot, v_seen, v_identity, v_salted, v_visitor, v_previous
+        v_bot, v_seen, v_identity, v_salted, v_visitor, v_previous, v_restored
     FROM tally.settings AS s
+    CROSS JOIN tally.rollup_state AS r
     CROSS JOIN LATERAL (
         SELECT
             CASE  -- tally.now(), without a second read of settings
@@ -139,7 +145,8 @@ BEGIN
             -- See tally.address_bucket: a.ip is a column of the subquery below, not a call, so the
             -- helper is inlined (an argument that is a function call, used three times, is not).
             tally.address_bucket(log_event.ip, a.ip, s.ipv6_prefix) AS ip_key,
-            tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
+            tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent,
+            pg_current_xact_id()::text::bigint AS xid
         FROM (SELECT tally.parse_ip(log_event.ip) AS ip OFFSET 0) AS a
         -- OFFSET 0 here and below: each value is computed once, not copied into every expression that
         -- uses it (a pulled-up subquery's expressions are substituted, and were evaluated up to four
@@ -165,6 +172,9 @@ BEGIN
         SELECT u.id, u.last_used, u.is_bot FROM tally.user_agents AS u WHERE u.hash = md5(c.user_agent)::uuid LIMIT 1
     ) AS a ON true;
 
+    IF v_restored THEN
+        PERFORM tally.raise_restored();
+    END IF;
     IF v_kind IS NULL THEN
         RAISE EXCEPTION USING
             ERRCODE = '22023',
@@ -324,4 +334,5 @@ $$;
 
 COMMENT ON FUNCTION tally.log_event(text, text, text, text, text, text, text, text, jsonb, uuid) IS
 'Records an engagement event; returns logged, debounced, rate_limited, duplicate or discarded_* (see tally.outcome). '
-'Raises 22023 for an unknown kind or target type and 22001 for over-long identifiers.';
+'Raises 22023 for an unknown kind or target type, 22001 for over-long identifiers and 55000 until '
+'tally.after_restore() has run in a database restored into a cluster that is behind.';

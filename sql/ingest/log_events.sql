@@ -37,7 +37,8 @@ AS $$
  * logged element by element (tests and demos only; the override is off in production).
  *
  * Refused as a whole, with SQLSTATE 22023: a value that is not a JSON array, longer than
- * settings.batch_max, or larger than 64 kB per element of batch_max (which bound its memory).
+ * settings.batch_max, or larger than 64 kB per element of batch_max (which bound its memory); with
+ * 55000 while the database waits for tally.after_restore() (tally.raise_restored).
  */
 #variable_conflict use_column
 DECLARE
@@ -58,6 +59,7 @@ DECLARE
     v_over boolean := false;
     v_rounds integer := 0;
     v_token text;
+    v_restored boolean;
 BEGIN
     IF jsonb_typeof(log_events.events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING
@@ -71,9 +73,16 @@ BEGIN
             WHEN s.clock_override
                 THEN coalesce(nullif(current_setting('tally.clock', true), '')::timestamptz, now())
             ELSE now()
-        END
-    INTO v_batch_max, v_override, v_now
-    FROM tally.settings AS s;
+        END,
+        -- This transaction counts as rolled up already: see tally.raise_restored.
+        tally.counted(x.xid, r.snapshot)
+    INTO v_batch_max, v_override, v_now, v_restored
+    FROM tally.settings AS s
+    CROSS JOIN tally.rollup_state AS r
+    CROSS JOIN (SELECT pg_current_xact_id()::text::bigint AS xid OFFSET 0) AS x;
+    IF v_restored THEN
+        PERFORM tally.raise_restored();
+    END IF;
     v_count := jsonb_array_length(log_events.events);
     IF v_count > v_batch_max THEN
         RAISE EXCEPTION USING
@@ -269,4 +278,5 @@ $$;
 COMMENT ON FUNCTION tally.log_events(jsonb) IS
 'Records a JSON array of events (log_event''s parameters as keys) as one call per element would, set-based; '
 'returns (ord, outcome, error, message) per element. Raises 22023 for a non-array, more elements than '
-'settings.batch_max, or more than 64 kB of JSON per element of batch_max.';
+'settings.batch_max, or more than 64 kB of JSON per element of batch_max; 55000 until tally.after_restore() has '
+'run in a database restored into a cluster that is behind.';

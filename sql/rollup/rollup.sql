@@ -40,7 +40,9 @@ AS $rollup$
  *
  * Atomic: the batch is one transaction; a rollup that dies applies nothing and the next one counts
  * everything. Concurrent rollups: the second finds the advisory lock taken and returns 'skipped'.
- * Errors (statement_timeout included) roll the batch back and are recorded as a 'failed' run.
+ * Errors (statement_timeout included) roll the batch back and are recorded as a 'failed' run. A
+ * database restored from a dump of a cluster whose transaction ids this one has not reached fails
+ * with 55000 until tally.after_restore() has run.
  * SECURITY DEFINER so that tally_admin and pg_cron jobs need no rights on events or host tables.
  * Host counters are added by tally_host.add_counters(), one call per target type, which runs as
  * tally_host_access: a trigger on a host table never runs as tally_owner.
@@ -68,6 +70,16 @@ BEGIN
 
     BEGIN
         SELECT s.snapshot INTO v_previous FROM tally.rollup_state AS s FOR UPDATE;
+        -- Never so in the cluster that took the previous snapshot: this database was restored from a
+        -- dump of another cluster, whose transaction ids this one has not reached (tally.after_restore).
+        IF pg_snapshot_xmax(v_previous) > pg_snapshot_xmax(v_snapshot) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '55000',
+                MESSAGE = 'the rollup state is ahead of this cluster''s transaction ids',
+                DETAIL = 'This database was restored from a dump of another cluster.',
+                HINT = 'an operator runs SELECT tally.after_restore() once; see the README, '
+                    || '"Moving a database to another cluster"';
+        END IF;
         v_from := pg_snapshot_xmin(v_previous)::text::bigint;
         v_xmin := pg_snapshot_xmin(v_snapshot)::text::bigint;
         v_below := pg_snapshot_xmax(v_snapshot)::text::bigint;

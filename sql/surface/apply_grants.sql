@@ -50,6 +50,8 @@ BEGIN
     GRANT EXECUTE ON FUNCTION tally.rollup() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.refresh_trending(), tally.rebuild_trending() TO tally_admin;
     GRANT EXECUTE ON FUNCTION tally.housekeeping() TO tally_admin;
+    -- Once, after restoring the database into another cluster (it rewrites the restored events' txids).
+    GRANT EXECUTE ON FUNCTION tally.after_restore() TO tally_admin;
     -- Erasure on request; never for applications (it rewrites raw events).
     GRANT EXECUTE ON FUNCTION tally.forget_user(text) TO tally_admin;
     -- job_status calls these as its reader; they reveal only what pg_cron lets that role see. Where

@@ -2,20 +2,13 @@
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import psycopg
 
 from harness.cluster import Cluster
-from tests.conftest import CLUSTER, scalar
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import CLUSTER, free_port, scalar
 
 
 def test_up_twice_is_harmless():

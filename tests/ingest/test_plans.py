@@ -20,7 +20,7 @@ def test_log_event_probes_indexes_with_20000_known_user_agents(db, targets, anal
     db.execute("ANALYZE tally.user_agents")
     if not analysed:  # as a database restored without statistics, or one-row tables autovacuum never analysed
         db.execute("UPDATE pg_class SET reltuples = -1, relpages = 10 "
-                   "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass)")
+                   "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass, 'tally.rollup_state'::regclass)")
     plans = nested_plans(db, lambda: log(db, "snippet", sid, "view", ip="203.0.113.9", user_agent="Agent/77",
                                          event_id="8c0f2d5e-3c5b-4a55-9d1e-5c0b7f6a1d22"))
     assert "Query Text" in plans
@@ -41,7 +41,7 @@ def test_log_events_probes_indexes_with_20000_known_user_agents(db, targets, ana
     db.execute("ANALYZE tally.user_agents; ANALYZE tally.event_ids")
     if not analysed:
         db.execute("UPDATE pg_class SET reltuples = -1, relpages = 10 "
-                   "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass)")
+                   "WHERE oid IN ('tally.settings'::regclass, 'tally.kinds'::regclass, 'tally.rollup_state'::regclass)")
 
     def batch(n: int) -> None:
         elements = [{"target_type": "snippet", "target_id": sids[i % 5], "kind": ["view", "download"][i % 2],

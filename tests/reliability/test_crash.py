@@ -2,38 +2,18 @@
 no acknowledged event and counts none twice. Runs on a cluster of its own, since it kills the server."""
 
 import json
-import os
-import shutil
-import socket
-import tempfile
 import threading
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from harness.cluster import Cluster
 from harness.migrate import migrate
 from tests.conftest import scalar
 
 
-@pytest.fixture
-def crash_cluster():
-    home = Path(tempfile.mkdtemp(prefix="pgtally-crash-", dir="/var/tmp"))
-    os.chmod(home, 0o755)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    cluster = Cluster(home, port)
-    cluster.up()
-    yield cluster
-    cluster.down("immediate")
-    shutil.rmtree(home, ignore_errors=True)
-
-
 @pytest.mark.slow
-def test_acknowledged_events_survive_an_immediate_stop_and_count_once(crash_cluster):
-    dsn = crash_cluster.dsn("tally")
+def test_acknowledged_events_survive_an_immediate_stop_and_count_once(spare_cluster):
+    dsn = spare_cluster.dsn("tally")
     migrate(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("UPDATE tally.kinds SET ip_limit = NULL, user_limit = NULL")
@@ -71,12 +51,12 @@ def test_acknowledged_events_survive_an_immediate_stop_and_count_once(crash_clus
         thread.start()
     while len(acknowledged) < 1500:
         threading.Event().wait(0.05)
-    crash_cluster.down("immediate")
+    spare_cluster.down("immediate")
     stop.set()
     for thread in threads:
         thread.join(30)
 
-    crash_cluster.up()
+    spare_cluster.up()
     with psycopg.connect(dsn, autocommit=True) as conn:
         stored = {int(c) for (c,) in conn.execute("SELECT metadata ->> 'call' FROM tally.events")}
         assert set(acknowledged) <= stored, "an acknowledged event was lost"
