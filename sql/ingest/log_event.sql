@@ -91,7 +91,8 @@ DECLARE
     v_token text;
     v_step text;
     v_outcome tally.outcome;
-    v_restored boolean;
+    v_xid bigint;
+    v_rolled_up_xmax bigint;
 BEGIN
     -- Everything that needs no write is computed in this one query: each statement a PL/pgSQL function
     -- runs has a fixed cost (executor start-up), and this function sits on the application's hot path.
@@ -127,13 +128,12 @@ BEGIN
         today.day IS NOT NULL,
         tally.visitor_key(today.inner_pad, today.outer_pad, v.identity),
         tally.visitor_key(yesterday.inner_pad, yesterday.outer_pad, v.identity),
-        -- This transaction counts as rolled up already: see tally.raise_restored.
-        tally.counted(c.xid, r.snapshot)
+        pg_current_xact_id()::text::bigint,
+        s.rolled_up_xmax
     INTO v_kind, v_ip_limit, v_user_limit, v_window, v_ip_counter, v_user_counter, v_debounce, v_known_type,
         v_identifier_max, v_now, v_ip, v_ip_key, v_user_agent, v_referrer, v_metadata, v_agent_id, v_agent_used,
-        v_bot, v_seen, v_identity, v_salted, v_visitor, v_previous, v_restored
+        v_bot, v_seen, v_identity, v_salted, v_visitor, v_previous, v_xid, v_rolled_up_xmax
     FROM tally.settings AS s
-    CROSS JOIN tally.rollup_state AS r
     CROSS JOIN LATERAL (
         SELECT
             CASE  -- tally.now(), without a second read of settings
@@ -145,8 +145,7 @@ BEGIN
             -- See tally.address_bucket: a.ip is a column of the subquery below, not a call, so the
             -- helper is inlined (an argument that is a function call, used three times, is not).
             tally.address_bucket(log_event.ip, a.ip, s.ipv6_prefix) AS ip_key,
-            tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent,
-            pg_current_xact_id()::text::bigint AS xid
+            tally.clean_text(log_event.user_agent, s.user_agent_max) AS user_agent
         FROM (SELECT tally.parse_ip(log_event.ip) AS ip OFFSET 0) AS a
         -- OFFSET 0 here and below: each value is computed once, not copied into every expression that
         -- uses it (a pulled-up subquery's expressions are substituted, and were evaluated up to four
@@ -172,8 +171,13 @@ BEGIN
         SELECT u.id, u.last_used, u.is_bot FROM tally.user_agents AS u WHERE u.hash = md5(c.user_agent)::uuid LIMIT 1
     ) AS a ON true;
 
-    IF v_restored THEN
-        PERFORM tally.raise_restored();
+    -- A transaction that began before the last rollup's snapshot, or a database restored into a cluster
+    -- whose ids are behind its own (tally.raise_restored): only then is the snapshot read. Two IFs: a
+    -- condition with a subquery is not a simple expression, and would start an executor on every call.
+    IF v_xid < v_rolled_up_xmax THEN
+        IF tally.counted(v_xid, (SELECT r.snapshot FROM tally.rollup_state AS r)) THEN
+            PERFORM tally.raise_restored();
+        END IF;
     END IF;
     IF v_kind IS NULL THEN
         RAISE EXCEPTION USING

@@ -32,16 +32,24 @@ DECLARE
     v_snapshot pg_snapshot;
     v_below bigint;
     v_moved bigint;
+    v_pass integer;
 BEGIN
-    PERFORM pg_advisory_xact_lock(v_rollup_lock);
-    LOCK TABLE tally.events IN EXCLUSIVE MODE;
-    SELECT * INTO v_state FROM tally.rollup_state AS s FOR UPDATE;
     v_self := pg_current_xact_id();
-    v_snapshot := tally.mark_running(pg_current_snapshot(), v_self);
-    IF pg_snapshot_xmax(v_state.snapshot) <= pg_snapshot_xmax(v_snapshot)
-        AND NOT tally.counted(v_self::text::bigint, v_state.snapshot) THEN
-        RETURN 0;
-    END IF;
+    FOR v_pass IN 1..2 LOOP
+        -- Ahead: this cluster's next transaction ids would count as rolled up (see raise_restored), or
+        -- the stored snapshot has seen ids this cluster has not reached (see rollup). First without a
+        -- lock, so that a database with nothing to do is not blocked; then again under the locks (a
+        -- concurrent call may have done the work meanwhile).
+        SELECT * INTO v_state FROM tally.rollup_state AS s;
+        v_snapshot := tally.mark_running(pg_current_snapshot(), v_self);
+        IF pg_snapshot_xmax(v_state.snapshot) <= pg_snapshot_xmax(v_snapshot)
+            AND NOT tally.counted(v_self::text::bigint, v_state.snapshot) THEN
+            RETURN 0;
+        END IF;
+        EXIT WHEN v_pass = 2;
+        PERFORM pg_advisory_xact_lock(v_rollup_lock);
+        LOCK TABLE tally.events IN EXCLUSIVE MODE;
+    END LOOP;
     v_below := pg_snapshot_xmin(v_snapshot)::text::bigint;
 
     UPDATE tally.events AS e
@@ -50,6 +58,7 @@ BEGIN
     GET DIAGNOSTICS v_moved = ROW_COUNT;
 
     UPDATE tally.rollup_state AS s SET snapshot = v_snapshot, rolled_up_below = v_below;
+    UPDATE tally.settings AS s SET rolled_up_xmax = pg_snapshot_xmax(v_snapshot)::text::bigint;
     RETURN v_moved;
 END
 $$;

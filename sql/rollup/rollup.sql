@@ -283,6 +283,7 @@ BEGIN
         ));
 
         UPDATE tally.rollup_state AS s SET snapshot = v_snapshot, rolled_up_below = v_xmin, last_run_at = now();
+        UPDATE tally.settings AS s SET rolled_up_xmax = v_below;  -- log_event's copy of the xmax (migration 0019)
         PERFORM tally.summarize_new_events();
         PERFORM tally.notify_revalidate(v_tags);
 

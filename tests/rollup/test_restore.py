@@ -32,6 +32,8 @@ def restore_state(db, snapshot, txids):
         db.execute("SET LOCAL session_replication_role = replica")
         db.execute("UPDATE tally.rollup_state SET snapshot = %s::pg_snapshot,"
                    " rolled_up_below = pg_snapshot_xmin(%s::pg_snapshot)::text::bigint", [snapshot, snapshot])
+        db.execute("UPDATE tally.settings SET rolled_up_xmax = pg_snapshot_xmax(%s::pg_snapshot)::text::bigint",
+                   [snapshot])
         for txid, target in txids:
             db.execute("INSERT INTO tally.events (created_at, target_type, target_id, kind, txid)"
                        " VALUES (now(), 'snippet', %s, 'copy', %s)", [target, txid])

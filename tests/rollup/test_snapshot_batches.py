@@ -88,6 +88,22 @@ def test_interleaved_commits_are_each_counted_once(db, targets, connect, rollups
     assert scalar(db, "SELECT tally.rebuild_counters()") == 0
 
 
+def test_a_transaction_that_began_before_a_rollup_logs_after_it_and_is_counted_once(db, targets, connect):
+    # Its id is below the rollup's xmax (settings.rolled_up_xmax): log_event reads the snapshot, finds it
+    # in progress there, and stores the event.
+    sid = targets()
+    early = connect()
+    early.autocommit = False
+    early.execute("SELECT pg_current_xact_id()")
+    log(db, "snippet", sid, "copy")
+    assert rollup(db) == ("ok", 1)
+    assert scalar(early, "SELECT pg_current_xact_id()::text::bigint < rolled_up_xmax FROM tally.settings")
+    assert log(early, "snippet", sid, "copy") == "logged"
+    early.commit()
+    assert rollup(db) == ("ok", 1)
+    assert copies(db, sid) == 2
+
+
 @pytest.mark.parametrize("later_transaction_ends", [False, True])
 def test_events_logged_around_a_rollup_in_one_transaction_are_each_counted_once(
     db, targets, connect, later_transaction_ends
