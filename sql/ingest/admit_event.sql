@@ -32,11 +32,7 @@ BEGIN
         END IF;
         NEW.vouched := NULL;
     END IF;
-    IF tally.counted(
-        pg_current_xact_id()::text::bigint, (SELECT r.snapshot FROM tally.rollup_state AS r)
-    ) THEN
-        PERFORM tally.raise_restored();
-    END IF;
+    PERFORM tally.refuse_restored(pg_current_xact_id()::text::bigint);
     -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
     -- tuplestore a set-returning call in FROM costs.
     v_target := tally_host.probe(NEW.target_type, NEW.target_id, NEW.user_id);

@@ -31,7 +31,7 @@ AS $$
  *   22023  unknown kind or target type, or a NULL target_id
  *   22001  target_id, user_id or session_id longer than settings.identifier_max
  * One state of the database raises too: 55000 while it waits for tally.after_restore(), restored into
- * a cluster whose transaction ids are behind its own (tally.raise_restored).
+ * a cluster whose transaction ids are behind its own (tally.refuse_restored).
  * Everything else is an outcome, never an exception, so the caller's transaction carries on:
  *   duplicate -> discarded_bot -> rate_limited -> discarded_missing_target / discarded_not_visible ->
  *   debounced -> logged.
@@ -171,13 +171,10 @@ BEGIN
         SELECT u.id, u.last_used, u.is_bot FROM tally.user_agents AS u WHERE u.hash = md5(c.user_agent)::uuid LIMIT 1
     ) AS a ON true;
 
-    -- A transaction that began before the last rollup's snapshot, or a database restored into a cluster
-    -- whose ids are behind its own (tally.raise_restored): only then is the snapshot read. Two IFs: a
-    -- condition with a subquery is not a simple expression, and would start an executor on every call.
+    -- Only a transaction that began before the last rollup's snapshot, or one in a database restored
+    -- into a cluster whose ids are behind its own, needs the snapshot read (tally.refuse_restored).
     IF v_xid < v_rolled_up_xmax THEN
-        IF tally.counted(v_xid, (SELECT r.snapshot FROM tally.rollup_state AS r)) THEN
-            PERFORM tally.raise_restored();
-        END IF;
+        PERFORM tally.refuse_restored(v_xid);
     END IF;
     IF v_kind IS NULL THEN
         RAISE EXCEPTION USING

@@ -38,7 +38,7 @@ AS $$
  *
  * Refused as a whole, with SQLSTATE 22023: a value that is not a JSON array, longer than
  * settings.batch_max, or larger than 64 kB per element of batch_max (which bound its memory); with
- * 55000 while the database waits for tally.after_restore() (tally.raise_restored).
+ * 55000 while the database waits for tally.after_restore() (tally.refuse_restored).
  */
 #variable_conflict use_column
 DECLARE
@@ -59,7 +59,8 @@ DECLARE
     v_over boolean := false;
     v_rounds integer := 0;
     v_token text;
-    v_restored boolean;
+    v_xid bigint;
+    v_rolled_up_xmax bigint;
 BEGIN
     IF jsonb_typeof(log_events.events) IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION USING
@@ -74,14 +75,12 @@ BEGIN
                 THEN coalesce(nullif(current_setting('tally.clock', true), '')::timestamptz, now())
             ELSE now()
         END,
-        -- This transaction counts as rolled up already: see tally.raise_restored.
-        tally.counted(x.xid, r.snapshot)
-    INTO v_batch_max, v_override, v_now, v_restored
-    FROM tally.settings AS s
-    CROSS JOIN tally.rollup_state AS r
-    CROSS JOIN (SELECT pg_current_xact_id()::text::bigint AS xid OFFSET 0) AS x;
-    IF v_restored THEN
-        PERFORM tally.raise_restored();
+        pg_current_xact_id()::text::bigint,
+        s.rolled_up_xmax
+    INTO v_batch_max, v_override, v_now, v_xid, v_rolled_up_xmax
+    FROM tally.settings AS s;
+    IF v_xid < v_rolled_up_xmax THEN  -- see log_event
+        PERFORM tally.refuse_restored(v_xid);
     END IF;
     v_count := jsonb_array_length(log_events.events);
     IF v_count > v_batch_max THEN

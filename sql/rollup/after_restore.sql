@@ -12,7 +12,7 @@ AS $$
  * that cluster's last rollup, an event logged here would look rolled up already and never be counted,
  * and a restored event would be counted a second time once this cluster's ids passed its own. So
  * until this has run, log_event, log_events and inserts into tally.events raise 55000
- * (tally.raise_restored) and tally.rollup() fails with 55000; all three only while the ids are behind.
+ * (tally.refuse_restored) and tally.rollup() fails with 55000; all three only while the ids are behind.
  *
  * It moves the restored events into this cluster's ids: each one the other cluster had rolled up to
  * txid 0 (below anything a rollup here reads), unless its txid is below this cluster's oldest running
@@ -36,7 +36,7 @@ DECLARE
 BEGIN
     v_self := pg_current_xact_id();
     FOR v_pass IN 1..2 LOOP
-        -- Ahead: this cluster's next transaction ids would count as rolled up (see raise_restored), or
+        -- Ahead: this cluster's next transaction ids would count as rolled up (see refuse_restored), or
         -- the stored snapshot has seen ids this cluster has not reached (see rollup). First without a
         -- lock, so that a database with nothing to do is not blocked; then again under the locks (a
         -- concurrent call may have done the work meanwhile).
