@@ -18,12 +18,14 @@ AS $$
  *
  * A row log_event() or log_events() validated itself carries the token of its INSERT in vouched
  * (see migration 0017): it is stored as it is. Any other value is cleared and the row validated like
- * the rest. Like them, it refuses (55000) while the database waits for tally.after_restore().
+ * the rest. Like them, it refuses (55000) while the database waits for tally.after_restore(); and it
+ * refuses (22023) a row whose txid is not its transaction's, which the rollup would count late or never.
  */
 DECLARE
     v_reason tally.outcome;
     v_target record;
     v_claim record;
+    v_xid bigint;
 BEGIN
     IF NEW.vouched IS NOT NULL THEN
         IF NEW.vouched::text = current_setting('tally.voucher', true) THEN
@@ -32,7 +34,16 @@ BEGIN
         END IF;
         NEW.vouched := NULL;
     END IF;
-    PERFORM tally.refuse_restored(pg_current_xact_id()::text::bigint);
+    v_xid := pg_current_xact_id()::text::bigint;
+    -- The rollup batches rows by txid, its default: a row given another one would be counted late,
+    -- or never (as if rolled up already). Dumped rows are loaded with this trigger disabled.
+    IF NEW.txid IS DISTINCT FROM v_xid THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '22023',
+            MESSAGE = 'tally.events.txid is set by the database',
+            HINT = 'leave it to its default; to load dumped events, restore them with pg_restore --disable-triggers';
+    END IF;
+    PERFORM tally.refuse_restored(v_xid);
     -- An assignment, not SELECT ... FROM probe(): a simple expression skips the executor and the
     -- tuplestore a set-returning call in FROM costs.
     v_target := tally_host.probe(NEW.target_type, NEW.target_id, NEW.user_id);

@@ -95,6 +95,17 @@ def test_trigger_also_guards_direct_inserts(db):
     assert scalar(db, "SELECT count FROM tally.discard_log") == 1
 
 
+@pytest.mark.parametrize("txid", [1, 9000000000])  # as if rolled up already; far beyond any rollup
+def test_a_direct_insert_cannot_choose_its_txid(db, targets, txid):
+    sid = targets()
+    with pytest.raises(errors.InvalidParameterValue, match="txid is set by the database"):
+        db.execute("INSERT INTO tally.events (created_at, target_type, target_id, kind, txid) "
+                   "VALUES (now(), 'snippet', %s, 'copy', %s)", [sid, txid])
+    db.execute("INSERT INTO tally.events (created_at, target_type, target_id, kind, txid) "
+               "VALUES (now(), 'snippet', %s, 'copy', pg_current_xact_id()::text::bigint)", [sid])
+    assert scalar(db, "SELECT events FROM tally.rollup()") == 1
+
+
 @pytest.mark.parametrize("agent", [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (compatible; bingbot/2.0)",
