@@ -1,6 +1,3 @@
--- An earlier draft of this check took no argument and only raised.
-DROP FUNCTION IF EXISTS tally.raise_restored();
-
 CREATE OR REPLACE FUNCTION tally.refuse_restored(xid bigint)
 RETURNS void
 LANGUAGE plpgsql
