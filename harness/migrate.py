@@ -162,6 +162,8 @@ def migrate(
     migrations = migration_files(migrations_dir)
     definitions = definition_files(sql_dir)
     with psycopg.connect(dsn, autocommit=True) as conn:
+        # Definitions that rebuild the target registry refuse other isolation levels (build_host_access).
+        conn.execute("SET default_transaction_isolation = 'read committed'")
         if lock_timeout_ms is not None:
             conn.execute(f"SET lock_timeout = {int(lock_timeout_ms)}")
         conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK_KEY])

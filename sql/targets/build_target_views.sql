@@ -20,6 +20,7 @@ DECLARE
     v_union text;
     v_days integer;
 BEGIN
+    -- First, as it takes the registry lock (to the end of the transaction) before it reads anything.
     PERFORM tally.build_host_access();
 
     SELECT coalesce(array_agg(format(

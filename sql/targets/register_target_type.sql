@@ -25,6 +25,8 @@ AS $$
  *          counter column is not bigint NOT NULL DEFAULT 0 (a NULL counter would stay NULL)
  *   42P10  the key column has no unique index (one id must name one row)
  *   42501  tally_host_access lacks USAGE on the schema or the column privileges it needs
+ *   0A000  the transaction is not READ COMMITTED (see tally.build_host_access: concurrent
+ *          registrations take turns, and each must read the registry as the last one left it)
  * Tally reads and writes the table only as tally_host_access (see README, trust model).
  */
 #variable_conflict use_column

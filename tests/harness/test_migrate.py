@@ -136,3 +136,14 @@ def test_every_definition_file_is_in_the_manifest():
 def test_harness_works_against_a_server_given_by_dsn(blank_dsn, files):
     dsn = make_conninfo(blank_dsn, application_name="external")
     assert run(dsn, files).migrations
+
+
+def test_migrate_works_where_the_database_defaults_to_serializable(blank_dsn, files):
+    # Rebuilding the target registry refuses other isolation levels; migrate runs its files in READ COMMITTED.
+    with psycopg.connect(blank_dsn, autocommit=True) as conn:
+        name = scalar(conn, "SELECT current_database()")
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_isolation = serializable')
+    assert run(blank_dsn, files).migrations
+    with psycopg.connect(blank_dsn) as conn:
+        assert scalar(conn, "SHOW transaction_isolation") == "serializable"
+        assert scalar(conn, "SELECT count(*) FROM tally.target_types") > 0

@@ -1,6 +1,9 @@
 """The target registry: a host application attaches its own table, with its own key type, and
 register_target_type() refuses a table it could not count into correctly or safely, saying how to fix it."""
 
+import threading
+import time
+
 import psycopg
 import pytest
 from psycopg import errors
@@ -135,3 +138,62 @@ def test_tables_that_could_run_foreign_code_or_miscount_are_refused(db, setup, t
 def test_refusals_leave_the_registry_unchanged(db):
     refusal(db, "ALTER TABLE app.recipes ALTER COLUMN views DROP NOT NULL")
     assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'recipe'") == 0
+
+
+def wait_until_waiting(db, conn):
+    """Blocks until conn's backend waits on a lock."""
+    pid = conn.info.backend_pid
+    deadline = time.monotonic() + 20
+    while scalar(db, "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]):
+        assert time.monotonic() < deadline, "the second registration never waited"
+        time.sleep(0.01)
+
+
+def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, connect):
+    # Application instances that each register their types as they start: before the registry lock,
+    # the second one failed with XX000 'tuple concurrently updated' (both replaced the same functions).
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    first, second = connect(), connect()
+    first.autocommit = False
+    register(first)  # its transaction holds the rebuilt code, uncommitted
+    outcome: list[object] = []
+
+    def _second() -> None:
+        try:
+            second.execute("SELECT tally.register_target_type('dish', 'app.recipes', slug_column => 'handle')")
+            outcome.append("registered")
+        except psycopg.Error as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=_second)
+    thread.start()
+    wait_until_waiting(db, second)
+    first.commit()
+    thread.join(30)
+    assert outcome == ["registered"]
+    # The second rebuild read the registry after the first committed: its code serves both types.
+    assert log(db, "recipe", "1", "view", session_id="s") == "logged"
+    assert log(db, "dish", "1", "view", session_id="s") == "logged"
+    assert log(db, "dish", "9", "view", session_id="s") == "discarded_missing_target"
+    assert scalar(db, "SELECT count(DISTINCT target_type) FROM tally.counters_live "
+                      "WHERE target_type IN ('recipe', 'dish')") == 2
+
+
+@pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_registering_outside_read_committed_is_refused(db, connect, level):
+    # Its snapshot could predate a registration committed while it waited for the lock.
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    conn = connect()
+    conn.autocommit = False
+    conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+    with pytest.raises(errors.FeatureNotSupported) as raised:
+        register(conn)
+    conn.rollback()
+    assert raised.value.diag.message_hint.endswith("BEGIN ISOLATION LEVEL READ COMMITTED")
+    assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'recipe'") == 0
+    conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    register(conn)
+    conn.commit()
+    assert log(db, "recipe", "1", "view", session_id="s") == "logged"
