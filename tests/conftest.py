@@ -228,6 +228,16 @@ def scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any
     return row[0]
 
 
+def wait_until_blocked(db: psycopg.Connection[Any], pid: int, timeout: float = 10.0) -> None:
+    """Returns once the backend pid waits on a lock; fails after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if scalar(db, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"backend {pid} never waited on a lock")
+
+
 def nested_plans(db: psycopg.Connection[Any], call: Callable[[], Any]) -> str:
     """The plans of every statement `call` runs, nested ones included (auto_explain, sent to this session)."""
     messages: list[str] = []

@@ -32,8 +32,13 @@ BEGIN
         v_name := 'events_p' || to_char(v_month, 'YYYY_MM');
         IF to_regclass(format('tally.%I', v_name)) IS NULL THEN
             -- Lock out inserts while rows move from the default partition, then attach (which checks
-            -- that the default partition holds nothing of this month any more).
+            -- that the default partition holds nothing of this month any more). The lock is taken
+            -- only when a partition is missing (it stops ingestion to the end of the transaction),
+            -- and it makes concurrent callers (housekeeping, tally migrate) take turns: the name is
+            -- looked up again under it, since the one before may have created the partition.
             LOCK TABLE tally.events IN SHARE ROW EXCLUSIVE MODE;
+        END IF;
+        IF to_regclass(format('tally.%I', v_name)) IS NULL THEN
             EXECUTE format('CREATE TABLE tally.%I (LIKE tally.events INCLUDING DEFAULTS)', v_name);
             EXECUTE format(
                 'WITH moved AS (DELETE FROM tally.events_default AS d'

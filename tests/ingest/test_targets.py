@@ -2,13 +2,12 @@
 register_target_type() refuses a table it could not count into correctly or safely, saying how to fix it."""
 
 import threading
-import time
 
 import psycopg
 import pytest
 from psycopg import errors
 
-from tests.conftest import APP_LOGIN, log, scalar
+from tests.conftest import APP_LOGIN, log, scalar, wait_until_blocked
 
 RECIPES = """
 CREATE SCHEMA app;
@@ -140,15 +139,6 @@ def test_refusals_leave_the_registry_unchanged(db):
     assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'recipe'") == 0
 
 
-def wait_until_waiting(db, conn):
-    """Blocks until conn's backend waits on a lock."""
-    pid = conn.info.backend_pid
-    deadline = time.monotonic() + 20
-    while scalar(db, "SELECT wait_event_type IS DISTINCT FROM 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]):
-        assert time.monotonic() < deadline, "the second registration never waited"
-        time.sleep(0.01)
-
-
 def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, connect):
     # Application instances that each register their types as they start: before the registry lock,
     # the second one failed with XX000 'tuple concurrently updated' (both replaced the same functions).
@@ -168,7 +158,7 @@ def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, c
 
     thread = threading.Thread(target=_second)
     thread.start()
-    wait_until_waiting(db, second)
+    wait_until_blocked(db, second.info.backend_pid)
     first.commit()
     thread.join(30)
     assert outcome == ["registered"]

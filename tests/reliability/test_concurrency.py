@@ -3,7 +3,7 @@
 import collections
 import threading
 
-from tests.conftest import log, run_together, scalar
+from tests.conftest import log, run_together, scalar, wait_until_blocked
 
 KINDS = ("view", "copy", "download", "template_use", "builder_export")
 
@@ -87,3 +87,21 @@ def test_rate_limit_is_exact_under_concurrency(db, targets, connect):
                                             for _ in range(3)])
     flat = [o for per in outcomes for o in per]
     assert flat.count("logged") == 10 and flat.count("rate_limited") == 38
+
+
+def test_two_callers_creating_the_same_partitions_take_turns(db, connect):
+    # Housekeeping and tally migrate both create partitions ahead; the second found the name free,
+    # waited for the first's lock, then failed with 42P07 'relation already exists'.
+    first, second = connect(), connect()
+    first.execute("BEGIN")
+    created = scalar(first, "SELECT tally.create_partitions(ahead => 30)")
+    assert created > 0
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(
+        scalar(second, "SELECT tally.create_partitions(ahead => 30)")))
+    thread.start()
+    wait_until_blocked(db, second.info.backend_pid)
+    first.execute("COMMIT")
+    thread.join(30)
+    assert result == [0]
+    assert scalar(db, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'tally.events'::regclass") > created

@@ -6,7 +6,7 @@ import time
 
 import psycopg
 
-from tests.conftest import log, scalar
+from tests.conftest import log, scalar, wait_until_blocked
 
 
 def counters(db, target_id, table="snippets"):
@@ -18,15 +18,6 @@ def rollup(conn):
     row = conn.execute("SELECT status, events, entities, error FROM tally.rollup()").fetchone()
     assert row is not None
     return row
-
-
-def wait_until_blocked(db, pid, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if scalar(db, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [pid]):
-            return
-        time.sleep(0.02)
-    raise AssertionError("rollup never blocked on the held lock")
 
 
 def lock_host_row(connect, target_id):
