@@ -40,9 +40,18 @@ SELECT
     p.pending_events,
     now() - p.oldest_pending AS rollup_lag,
     h.pid AS oldest_open_xact_pid,
-    h.age AS oldest_open_xact_age
+    h.age AS oldest_open_xact_age,
+    d.deferred_targets,
+    now() - d.since AS deferred_age
 FROM pending AS p
 LEFT JOIN held AS h ON true
+-- Host rows the rollup found locked by another transaction, whose counts wait in host_backlog.
+CROSS JOIN (
+    SELECT
+        count(*) AS deferred_targets,
+        min(b.since) AS since
+    FROM tally.host_backlog AS b
+) AS d
 LEFT JOIN LATERAL (
     SELECT
         x.started_at,
@@ -58,7 +67,8 @@ LEFT JOIN tally.cron_jobs() AS j ON true;
 COMMENT ON VIEW tally.job_status IS
 'One row per tally pg_cron job (or one row without jobs): schedule, latest run and message, the latest non-skipped '
 'rollup, the rollup lag (age of the oldest event not yet rolled up), and the oldest transaction open since before '
-'the last rollup (pid, age): only its own events wait for it.';
+'the last rollup (pid, age): only its own events wait for it; host rows whose rolled-up counts wait for a lock '
+'another transaction holds (deferred_targets, deferred_age).';
 
 COMMENT ON COLUMN tally.job_status.jobname IS 'pg_cron job name (tally_rollup@DB, tally_housekeeping@DB, tally_prune_runs@DB).';
 COMMENT ON COLUMN tally.job_status.schedule IS 'Its cron schedule (GMT).';
@@ -75,3 +85,6 @@ COMMENT ON COLUMN tally.job_status.rollup_lag IS 'Age of the oldest of them: how
 COMMENT ON COLUMN tally.job_status.oldest_open_xact_pid IS
 'Backend of the oldest open transaction the next rollup cannot see past (its own events wait for its commit).';
 COMMENT ON COLUMN tally.job_status.oldest_open_xact_age IS 'How long that transaction has been open.';
+COMMENT ON COLUMN tally.job_status.deferred_targets IS
+'Host rows the rollup found locked by another transaction: their counts wait in tally.host_backlog for a later rollup.';
+COMMENT ON COLUMN tally.job_status.deferred_age IS 'How long the oldest of them has waited.';

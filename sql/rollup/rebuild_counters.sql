@@ -11,7 +11,9 @@ AS $$
 /*
  * Repair path: sets every host row's views, copies, downloads and uses to the sum of its rows in
  * tally.daily_counts (events not yet rolled up are, as always, not in the counters). Waits for the
- * rollup lock so that no rollup runs in between. Returns how many rows it corrected; a result of 0
+ * rollup lock so that no rollup runs in between, and for any host row another transaction holds
+ * (unlike the rollup, which defers such a row); the shares deferred until now (tally.host_backlog)
+ * are in the totals, so the backlog is emptied. Returns how many rows it corrected; a result of 0
  * means the incremental counters were right.
  */
 DECLARE
@@ -20,6 +22,7 @@ DECLARE
     v_fixed bigint := 0;
 BEGIN
     PERFORM pg_advisory_xact_lock(v_lock);
+    DELETE FROM tally.host_backlog;
     -- Host rows are set by tally_host.set_counters(), as tally_host_access (see build_host_access).
     FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP
         v_fixed := v_fixed + (

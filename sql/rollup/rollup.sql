@@ -45,7 +45,9 @@ AS $rollup$
  * with 55000 until tally.after_restore() has run.
  * SECURITY DEFINER so that tally_admin and pg_cron jobs need no rights on events or host tables.
  * Host counters are added by tally_host.add_counters(), one call per target type, which runs as
- * tally_host_access: a trigger on a host table never runs as tally_owner.
+ * tally_host_access: a trigger on a host table never runs as tally_owner. A host row that another
+ * transaction holds locked is not waited for: its share waits in tally.host_backlog, and every later
+ * rollup adds the backlog to its batch's counters until the row is free (then its tag is queued).
  */
 DECLARE
     v_lock constant bigint := 7301887002;
@@ -60,6 +62,7 @@ DECLARE
     v_tags text [];
     v_trending tally.trending_state;
     v_shares tally.trending_scores [];
+    v_backlog tally.host_backlog [];
 BEGIN
     IF NOT pg_try_advisory_xact_lock(v_lock) THEN
         INSERT INTO tally.rollup_runs (started_at, finished_at, status)
@@ -87,6 +90,10 @@ BEGIN
         PERFORM tally.advance_trending();
         PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
+        -- Shares of host rows that earlier rollups found locked: added with this batch (and kept
+        -- again, with its share, for a row still locked).
+        WITH owed AS (DELETE FROM tally.host_backlog AS b RETURNING b.*)
+        SELECT array_agg(o) INTO v_backlog FROM owed AS o;
 
         -- Counts: the batch, grouped by day, target and kind, into daily_counts and the host counters;
         -- and its share of the trending scores, per target (its days inside each window,
@@ -150,6 +157,13 @@ BEGIN
                     CASE WHEN k.counter_column = 'views' THEN b.viewers ELSE 0 END AS viewers
                 FROM batch AS b
                 INNER JOIN tally.kinds AS k ON k.kind = b.kind
+                UNION ALL
+                SELECT o.target_type, o.target_id, NULL, c.n, c.counter_column, false, 0, 0
+                FROM unnest(v_backlog) AS o
+                CROSS JOIN LATERAL (
+                    VALUES ('views', o.views), ('copies', o.copies), ('downloads', o.downloads), ('uses', o.uses)
+                ) AS c (counter_column, n)
+                WHERE c.n <> 0
             ) AS w
             GROUP BY w.target_type, w.target_id
         ),
@@ -166,14 +180,24 @@ BEGIN
             GROUP BY t.target_type
         ),
         updated AS (
-            SELECT u.tag
+            SELECT t.target_type, u.target_id, u.tag
             FROM per_type AS t
             CROSS JOIN LATERAL tally_host.add_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
-                AS u (tag)
+                AS u (target_id, tag)
+        ),
+        -- Rows another transaction held (no tag): their shares wait for a later rollup.
+        deferred AS (
+            INSERT INTO tally.host_backlog (target_type, target_id, views, copies, downloads, uses, since)
+            SELECT t.target_type, t.target_id, t.views, t.copies, t.downloads, t.uses,
+                coalesce(o.since, now())
+            FROM updated AS u
+            INNER JOIN targets AS t ON t.target_type = u.target_type AND t.target_id = u.target_id
+            LEFT JOIN unnest(v_backlog) AS o ON o.target_type = u.target_type AND o.target_id = u.target_id
+            WHERE u.tag IS NULL
         )
         SELECT
             (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
-            ARRAY(SELECT u.tag FROM updated AS u),
+            ARRAY(SELECT u.tag FROM updated AS u WHERE u.tag IS NOT NULL),
             -- Ranks are left out: the next statement computes them from the scores it writes.
             ARRAY(
                 SELECT ROW(

@@ -1,6 +1,18 @@
 -- Replaced by tally_host.probe() (owned by tally_host_access, not tally_owner).
 DROP FUNCTION IF EXISTS tally.target_rejection(text, text, text);
 
+-- add_counters() returned SETOF text (the tags) before it returned the rows it skipped too (0020); a
+-- changed result type needs the function dropped (tally_owner owns the schema) before it is made again.
+DO $$
+BEGIN
+    IF pg_catalog.pg_get_function_result(pg_catalog.to_regprocedure(
+        'tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint [])'
+    )) = 'SETOF text' THEN
+        DROP FUNCTION tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint []);
+    END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION tally.build_host_access()
 RETURNS void
 LANGUAGE plpgsql
@@ -14,6 +26,7 @@ AS $build$
  *   tally_host.probe(target_type, target_id, user_id)  the target's canonical id and its visibility
  *   tally_host.probe_many(target_type, ids, user_ids)  the same for many (log_events), in one query
  *   tally_host.add_counters(target_type, ids, ...)     adds a rollup batch to host counters; cache tags
+ *                                                      (rows another transaction holds are skipped)
  *   tally_host.set_counters(target_type, ids, ...)     sets counters absolutely (rebuild_counters)
  *   tally_host.targets(target_type)                    every target with slug, listed flag, counters
  *   tally_host.lookup(target_type, ids)                the same for the given canonical ids (trending)
@@ -154,15 +167,38 @@ BEGIN
         END IF;
         v_probe_many := v_probe_many || format(E'\n        WHEN %L THEN\n            %s', v_type.target_type, v_lookup);
 
+        -- A row another transaction holds locked (an edit left open, SELECT ... FOR UPDATE never
+        -- committed) is skipped, not waited for, and returned with a NULL tag: the rollup keeps its
+        -- share in tally.host_backlog. Waiting, one open transaction stalled every counter. The rows
+        -- that are free are locked first, then updated; the held ones are looked for only when fewer
+        -- rows were updated than asked (a missing row is not deferred: its target is gone).
         v_add := v_add || format(
-            E'\n        WHEN %1$L THEN\n            RETURN QUERY\n            UPDATE ONLY %2$s AS h SET'
-            '\n                views = h.views + p.views, copies = h.copies + p.copies,'
-            '\n                downloads = h.downloads + p.downloads, uses = h.uses + p.uses,'
-            '\n                counters_refreshed_at = now()'
-            '\n            FROM unnest(add_counters.ids, add_counters.view_deltas, add_counters.copy_deltas,'
-            '\n                add_counters.download_deltas, add_counters.use_deltas) AS p (id, views, copies, downloads, uses)'
-            '\n            WHERE h.%3$I = %4$s'
-            '\n            RETURNING %5$L || h.%6$I::text;',
+            E'\n        WHEN %1$L THEN\n            RETURN QUERY'
+            '\n            WITH p AS ('
+            '\n                SELECT p.id, %4$s AS key, p.views, p.copies, p.downloads, p.uses'
+            '\n                FROM unnest(add_counters.ids, add_counters.view_deltas, add_counters.copy_deltas,'
+            '\n                    add_counters.download_deltas, add_counters.use_deltas) AS p (id, views, copies, downloads, uses)'
+            '\n            ),'
+            '\n            free AS ('
+            '\n                SELECT h.%3$I AS key FROM ONLY %2$s AS h'
+            '\n                WHERE h.%3$I = ANY (ARRAY(SELECT p.key FROM p))'
+            '\n                FOR NO KEY UPDATE OF h SKIP LOCKED'
+            '\n            ),'
+            '\n            added AS ('
+            '\n                UPDATE ONLY %2$s AS h SET'
+            '\n                    views = h.views + p.views, copies = h.copies + p.copies,'
+            '\n                    downloads = h.downloads + p.downloads, uses = h.uses + p.uses,'
+            '\n                    counters_refreshed_at = now()'
+            '\n                FROM p INNER JOIN free AS f ON f.key = p.key'
+            '\n                WHERE h.%3$I = f.key'
+            '\n                RETURNING p.id, %5$L || h.%6$I::text AS tag'
+            '\n            )'
+            '\n            SELECT a.id, a.tag FROM added AS a'
+            '\n            UNION ALL'
+            '\n            SELECT h.%3$I::text, NULL FROM ONLY %2$s AS h'
+            '\n            WHERE (SELECT count(*) FROM added) < pg_catalog.cardinality(add_counters.ids)'
+            '\n                AND h.%3$I = ANY (ARRAY(SELECT p.key FROM p))'
+            '\n                AND NOT EXISTS (SELECT FROM free AS f WHERE f.key = h.%3$I);',
             v_type.target_type, v_type.host_table, v_type.key_column, format(v_key, 'p.id'),
             v_type.target_type || ':', v_type.slug_column
         );
@@ -226,8 +262,9 @@ BEGIN
     );
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.add_counters(target_type text, ids text [], view_deltas bigint [],'
-        ' copy_deltas bigint [], download_deltas bigint [], use_deltas bigint []) RETURNS SETOF text' || v_header,
-        'VOLATILE', '', v_guard, 'add_counters.target_type', v_add, ''
+        ' copy_deltas bigint [], download_deltas bigint [], use_deltas bigint [])'
+        ' RETURNS TABLE (target_id text, tag text)' || v_header,
+        'VOLATILE', '#variable_conflict use_column', v_guard, 'add_counters.target_type', v_add, ''
     );
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.set_counters(target_type text, ids text [], view_totals bigint [],'
@@ -251,7 +288,8 @@ BEGIN
     COMMENT ON FUNCTION tally_host.probe_many(text, text [], text []) IS
     'Generated: probe() for many ids at once; one row per id, ord = its position in ids. Runs as tally_host_access.';
     COMMENT ON FUNCTION tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
-    'Generated: adds a rollup batch to a type''s host counters and returns the cache tags of the rows it updated.';
+    'Generated: adds a rollup batch to a type''s host counters; returns each row it updated with its cache tag, and '
+    'each row another transaction holds locked (skipped) with a NULL tag.';
     COMMENT ON FUNCTION tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
     'Generated: sets a type''s host counters to the given totals (0 for rows not given); returns rows changed.';
     COMMENT ON FUNCTION tally_host.lookup(text, text []) IS

@@ -8,7 +8,8 @@ AS $build$
 /*
  * (Re)creates everything that depends on the target registry, from tally.target_types:
  *   - the tally_host functions, the only code that touches host tables (tally.build_host_access());
- *   - tally.counters_live: counters plus the events not yet rolled up;
+ *   - tally.counters_live: counters plus the events not yet rolled up (and the rolled-up counts a
+ *     locked host row still waits for, tally.host_backlog);
  *   - tally.trending_7d / tally.trending_30d: views of the trending scores of listed targets;
  * then re-applies the grants (tally.apply_grants()), since a rebuilt view has none.
  * Host rows are read only through tally_host.targets(), which runs as tally_host_access.
@@ -44,12 +45,14 @@ SELECT
     t.target_type,
     t.target_id,
     t.slug,
-    t.views + coalesce(p.views, 0) AS views,
-    t.copies + coalesce(p.copies, 0) AS copies,
-    t.downloads + coalesce(p.downloads, 0) AS downloads,
-    t.uses + coalesce(p.uses, 0) AS uses,
+    t.views + coalesce(b.views, 0) + coalesce(p.views, 0) AS views,
+    t.copies + coalesce(b.copies, 0) + coalesce(p.copies, 0) AS copies,
+    t.downloads + coalesce(b.downloads, 0) + coalesce(p.downloads, 0) AS downloads,
+    t.uses + coalesce(b.uses, 0) + coalesce(p.uses, 0) AS uses,
     coalesce(p.pending, 0) AS pending
 FROM (%s) AS t
+-- Rolled-up counts that wait for a host row another transaction held at the rollup.
+LEFT JOIN tally.host_backlog AS b ON b.target_type = t.target_type AND b.target_id = t.target_id
 LEFT JOIN (
     SELECT
         e.target_type,
@@ -72,10 +75,10 @@ $view$, v_union);
     COMMENT ON COLUMN tally.counters_live.target_type IS 'Registered target type.';
     COMMENT ON COLUMN tally.counters_live.target_id IS 'The host row''s key, as canonical text.';
     COMMENT ON COLUMN tally.counters_live.slug IS 'The host row''s slug.';
-    COMMENT ON COLUMN tally.counters_live.views IS 'Host counter plus views not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.copies IS 'Host counter plus copies not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.downloads IS 'Host counter plus downloads not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.uses IS 'Host counter plus uses not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.views IS 'Host counter plus views not yet in it (tally.host_backlog) or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.copies IS 'Host counter plus copies not yet in it or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.downloads IS 'Host counter plus downloads not yet in it or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.uses IS 'Host counter plus uses not yet in it or not yet rolled up.';
     COMMENT ON COLUMN tally.counters_live.pending IS 'Events committed but not yet rolled up, all kinds.';
 
     -- The trending lists as relations a DBA can query: views over the scores the rollup keeps (they

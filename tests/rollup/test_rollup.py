@@ -20,11 +20,12 @@ def rollup(conn):
     return row
 
 
-def lock_host_row(connect, target_id):
-    """Another session holding the host row, so that a rollup blocks on its UPDATE."""
+def hold_scores(connect):
+    """Another session holding tally.trending_scores, so that a rollup blocks in its second statement, after
+    its first has written the daily rows and host counters. (A held host row no longer blocks it.)"""
     blocker = connect()
     blocker.execute("BEGIN")
-    blocker.execute("SELECT 1 FROM tally.snippets WHERE id = %s FOR UPDATE", [target_id])
+    blocker.execute("LOCK TABLE tally.trending_scores IN SHARE MODE")
     return blocker
 
 
@@ -114,7 +115,7 @@ def test_terminated_rollup_applies_nothing_and_the_next_counts_everything(db, ta
     sid = targets()
     for _ in range(3):
         log(db, "snippet", sid, "copy")
-    blocker, victim = lock_host_row(connect, sid), connect()
+    blocker, victim = hold_scores(connect), connect()
     victim_pid = victim.info.backend_pid
     outcome: list[BaseException] = []
 
@@ -141,7 +142,7 @@ def test_terminated_rollup_applies_nothing_and_the_next_counts_everything(db, ta
 def test_statement_timeout_is_recorded_as_a_failed_run_with_no_partial_counts(db, targets, connect):
     sid = targets()
     log(db, "snippet", sid, "copy")
-    blocker, runner = lock_host_row(connect, sid), connect()
+    blocker, runner = hold_scores(connect), connect()
     runner.execute("SET statement_timeout = '300ms'")
     status, events, _, error = rollup(runner)
     blocker.execute("ROLLBACK")
