@@ -171,7 +171,9 @@ BEGIN
         -- committed) is skipped, not waited for, and returned with a NULL tag: the rollup keeps its
         -- share in tally.host_backlog. Waiting, one open transaction stalled every counter. The rows
         -- that are free are locked first, then updated; the held ones are looked for only when fewer
-        -- rows were updated than asked (a missing row is not deferred: its target is gone).
+        -- rows were updated than asked (a missing row is not deferred: its target is gone). Joins, not
+        -- = ANY (ARRAY(...)): the planner then knows the batch's size (86k rows: hash joins, 1.28x the
+        -- plain UPDATE, against 1.49x with index probes).
         v_add := v_add || format(
             E'\n        WHEN %1$L THEN\n            RETURN QUERY'
             '\n            WITH p AS ('
@@ -180,8 +182,7 @@ BEGIN
             '\n                    add_counters.download_deltas, add_counters.use_deltas) AS p (id, views, copies, downloads, uses)'
             '\n            ),'
             '\n            free AS ('
-            '\n                SELECT h.%3$I AS key FROM ONLY %2$s AS h'
-            '\n                WHERE h.%3$I = ANY (ARRAY(SELECT p.key FROM p))'
+            '\n                SELECT h.%3$I AS key FROM p INNER JOIN ONLY %2$s AS h ON h.%3$I = p.key'
             '\n                FOR NO KEY UPDATE OF h SKIP LOCKED'
             '\n            ),'
             '\n            added AS ('
@@ -195,9 +196,8 @@ BEGIN
             '\n            )'
             '\n            SELECT a.id, a.tag FROM added AS a'
             '\n            UNION ALL'
-            '\n            SELECT h.%3$I::text, NULL FROM ONLY %2$s AS h'
+            '\n            SELECT h.%3$I::text, NULL FROM p INNER JOIN ONLY %2$s AS h ON h.%3$I = p.key'
             '\n            WHERE (SELECT count(*) FROM added) < pg_catalog.cardinality(add_counters.ids)'
-            '\n                AND h.%3$I = ANY (ARRAY(SELECT p.key FROM p))'
             '\n                AND NOT EXISTS (SELECT FROM free AS f WHERE f.key = h.%3$I);',
             v_type.target_type, v_type.host_table, v_type.key_column, format(v_key, 'p.id'),
             v_type.target_type || ':', v_type.slug_column
