@@ -1,8 +1,9 @@
--- Counters the rollup could not add to a host row because another transaction held that row locked
--- (an edit left open, a SELECT ... FOR UPDATE never committed). tally_host.add_counters() skips such
--- a row instead of waiting for it, so that one open transaction cannot stall every counter; the
--- rollup keeps the row's share here, and each later rollup adds it with its own batch until the row
--- is free. One row per target: a second deferral adds to the first.
+-- Counters the rollup could not add to a host row: another transaction held the row locked (an edit
+-- left open, a SELECT ... FOR UPDATE never committed), or the host table's own code failed (a trigger
+-- that raises). tally_host.add_counters() skips a held row instead of waiting for it, and
+-- tally.add_host_counters() defers a type whose table fails, so that neither stalls every counter;
+-- the rollup keeps the rows' shares here, and each later rollup adds them with its own batch until
+-- they go through. One row per target: a second deferral adds to the first.
 CREATE TABLE tally.host_backlog (
     target_type text NOT NULL,
     target_id text NOT NULL,
@@ -11,16 +12,19 @@ CREATE TABLE tally.host_backlog (
     downloads bigint NOT NULL DEFAULT 0,
     uses bigint NOT NULL DEFAULT 0,
     since timestamptz NOT NULL DEFAULT now(),
+    reason text NOT NULL,
     PRIMARY KEY (target_type, target_id)
 );
 
 COMMENT ON TABLE tally.host_backlog IS
-'Rolled-up counts not yet in their host row, which another transaction held locked at the rollup; the next rollup '
-'that finds the row free adds them. tally.counters_live includes them.';
+'Rolled-up counts not yet in their host row (another transaction held it, or the host table''s code failed); a '
+'later rollup adds them. tally.counters_live includes them.';
 COMMENT ON COLUMN tally.host_backlog.target_type IS 'Registered target type of the host row.';
 COMMENT ON COLUMN tally.host_backlog.target_id IS 'The host row''s key, as canonical text.';
 COMMENT ON COLUMN tally.host_backlog.views IS 'Views rolled up but not yet added to the row.';
 COMMENT ON COLUMN tally.host_backlog.copies IS 'Copies rolled up but not yet added to the row.';
 COMMENT ON COLUMN tally.host_backlog.downloads IS 'Downloads rolled up but not yet added to the row.';
 COMMENT ON COLUMN tally.host_backlog.uses IS 'Uses rolled up but not yet added to the row.';
-COMMENT ON COLUMN tally.host_backlog.since IS 'When the rollup first found the row locked.';
+COMMENT ON COLUMN tally.host_backlog.since IS 'When the rollup first deferred the row.';
+COMMENT ON COLUMN tally.host_backlog.reason IS
+'Why, at the last rollup: the row was locked by another transaction, or the error the host table''s code raised.';

@@ -42,14 +42,17 @@ SELECT
     h.pid AS oldest_open_xact_pid,
     h.age AS oldest_open_xact_age,
     d.deferred_targets,
-    now() - d.since AS deferred_age
+    now() - d.since AS deferred_age,
+    d.reason AS deferred_reason
 FROM pending AS p
 LEFT JOIN held AS h ON true
--- Host rows the rollup found locked by another transaction, whose counts wait in host_backlog.
+-- Host rows whose rolled-up counts wait in host_backlog (locked by another transaction, or their
+-- table's code failed), and why the oldest waits.
 CROSS JOIN (
     SELECT
         count(*) AS deferred_targets,
-        min(b.since) AS since
+        min(b.since) AS since,
+        (array_agg(b.reason ORDER BY b.since))[1] AS reason
     FROM tally.host_backlog AS b
 ) AS d
 LEFT JOIN LATERAL (
@@ -67,8 +70,8 @@ LEFT JOIN tally.cron_jobs() AS j ON true;
 COMMENT ON VIEW tally.job_status IS
 'One row per tally pg_cron job (or one row without jobs): schedule, latest run and message, the latest non-skipped '
 'rollup, the rollup lag (age of the oldest event not yet rolled up), and the oldest transaction open since before '
-'the last rollup (pid, age): only its own events wait for it; host rows whose rolled-up counts wait for a lock '
-'another transaction holds (deferred_targets, deferred_age).';
+'the last rollup (pid, age): only its own events wait for it; host rows whose rolled-up counts wait for a later '
+'rollup (deferred_targets, deferred_age, deferred_reason).';
 
 COMMENT ON COLUMN tally.job_status.jobname IS 'pg_cron job name (tally_rollup@DB, tally_housekeeping@DB, tally_prune_runs@DB).';
 COMMENT ON COLUMN tally.job_status.schedule IS 'Its cron schedule (GMT).';
@@ -86,5 +89,7 @@ COMMENT ON COLUMN tally.job_status.oldest_open_xact_pid IS
 'Backend of the oldest open transaction the next rollup cannot see past (its own events wait for its commit).';
 COMMENT ON COLUMN tally.job_status.oldest_open_xact_age IS 'How long that transaction has been open.';
 COMMENT ON COLUMN tally.job_status.deferred_targets IS
-'Host rows the rollup found locked by another transaction: their counts wait in tally.host_backlog for a later rollup.';
+'Host rows whose rolled-up counts wait in tally.host_backlog for a later rollup.';
 COMMENT ON COLUMN tally.job_status.deferred_age IS 'How long the oldest of them has waited.';
+COMMENT ON COLUMN tally.job_status.deferred_reason IS
+'Why it waits: locked by another transaction, or the error its host table''s code raised.';

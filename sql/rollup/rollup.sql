@@ -46,8 +46,9 @@ AS $rollup$
  * SECURITY DEFINER so that tally_admin and pg_cron jobs need no rights on events or host tables.
  * Host counters are added by tally_host.add_counters(), one call per target type, which runs as
  * tally_host_access: a trigger on a host table never runs as tally_owner. A host row that another
- * transaction holds locked is not waited for: its share waits in tally.host_backlog, and every later
- * rollup adds the backlog to its batch's counters until the row is free (then its tag is queued).
+ * transaction holds locked is not waited for, and a type whose table's code fails does not fail the
+ * rollup (tally.add_host_counters): their shares wait in tally.host_backlog, and every later rollup
+ * adds the backlog to its batch's counters until they go through (then their tags are queued).
  */
 DECLARE
     v_lock constant bigint := 7301887002;
@@ -180,20 +181,20 @@ BEGIN
             GROUP BY t.target_type
         ),
         updated AS (
-            SELECT t.target_type, u.target_id, u.tag
+            SELECT t.target_type, u.target_id, u.tag, u.deferred
             FROM per_type AS t
-            CROSS JOIN LATERAL tally_host.add_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
-                AS u (target_id, tag)
+            CROSS JOIN LATERAL tally.add_host_counters(t.target_type, t.ids, t.views, t.copies, t.downloads, t.uses)
+                AS u
         ),
-        -- Rows another transaction held (no tag): their shares wait for a later rollup.
+        -- Rows that could not be updated now: their shares wait for a later rollup.
         deferred AS (
-            INSERT INTO tally.host_backlog (target_type, target_id, views, copies, downloads, uses, since)
+            INSERT INTO tally.host_backlog (target_type, target_id, views, copies, downloads, uses, since, reason)
             SELECT t.target_type, t.target_id, t.views, t.copies, t.downloads, t.uses,
-                coalesce(o.since, now())
+                coalesce(o.since, now()), u.deferred
             FROM updated AS u
             INNER JOIN targets AS t ON t.target_type = u.target_type AND t.target_id = u.target_id
             LEFT JOIN unnest(v_backlog) AS o ON o.target_type = u.target_type AND o.target_id = u.target_id
-            WHERE u.tag IS NULL
+            WHERE u.deferred IS NOT NULL
         )
         SELECT
             (SELECT coalesce(sum(b.n), 0)::bigint FROM batch AS b),
