@@ -39,16 +39,10 @@ AS $build$
  * Static SQL per type, so plans are cached; identifiers quoted with %I, values with %L, and nothing
  * generated ever appears in an error message. SECURITY DEFINER so that tally_owner owns the
  * intermediate objects whoever registers a type.
- *
- * Concurrent rebuilds (two registrations, say, from application instances migrating at once) take
- * turns on an advisory lock held to the end of the transaction, and each reads the registry only
- * once it holds the lock: without it, both replaced the same functions, and one failed with
- * XX000 'tuple concurrently updated'. The registry must be read as of the lock, not of an earlier
- * snapshot, or the code would leave out a type registered meanwhile: outside READ COMMITTED the
- * rebuild raises 0A000.
+ * Concurrent rebuilds take turns, each reading the registry only once it holds the registry's lock
+ * (tally.lock_registry; 0A000 outside READ COMMITTED).
  */
 DECLARE
-    v_registry_lock constant bigint := 7301887003;  -- 7301887001: tally migrate; 7301887002: the rollup
     v_type record;
     v_guard constant text := $guard$
     IF current_user OPERATOR(pg_catalog.<>) 'tally_host_access'::pg_catalog.name THEN
@@ -82,15 +76,7 @@ $body$$header$;
     v_listed text;
     v_function regprocedure;
 BEGIN
-    IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION USING
-            ERRCODE = '0A000',
-            MESSAGE = format('the target registry is rebuilt only under READ COMMITTED, not %s',
-                upper(current_setting('transaction_isolation'))),
-            DETAIL = 'A snapshot older than the registry lock would leave out a type registered concurrently.',
-            HINT = 'run it in a READ COMMITTED transaction: BEGIN ISOLATION LEVEL READ COMMITTED';
-    END IF;
-    PERFORM pg_advisory_xact_lock(v_registry_lock);
+    PERFORM tally.lock_registry();
     FOR v_type IN
         SELECT t.*, tally.key_type(t.host_table, t.key_column) AS key_type
         FROM tally.target_types AS t

@@ -25,8 +25,9 @@ AS $$
  *          counter column is not bigint NOT NULL DEFAULT 0 (a NULL counter would stay NULL)
  *   42P10  the key column has no unique index (one id must name one row)
  *   42501  tally_host_access lacks USAGE on the schema or the column privileges it needs
- *   0A000  the transaction is not READ COMMITTED (see tally.build_host_access: concurrent
- *          registrations take turns, and each must read the registry as the last one left it)
+ *   42710  the table is registered already, under another target type (one row, one set of counters)
+ *   0A000  the transaction is not READ COMMITTED (tally.lock_registry: concurrent registrations
+ *          take turns, and each must read the registry as the last one left it)
  * Tally reads and writes the table only as tally_host_access (see README, trust model).
  */
 #variable_conflict use_column
@@ -42,7 +43,9 @@ DECLARE
     v_read name[];
     v_write name[] := ARRAY['views', 'copies', 'downloads', 'uses', 'counters_refreshed_at']::name[];
     v_grants text[] := '{}';
+    v_other text;
 BEGIN
+    PERFORM tally.lock_registry();
     SELECT c.relkind, c.relrowsecurity, n.nspname INTO v_relkind, v_rls, v_schema
     FROM pg_class AS c INNER JOIN pg_namespace AS n ON n.oid = c.relnamespace
     WHERE c.oid = register_target_type.host_table;
@@ -58,6 +61,17 @@ BEGIN
             MESSAGE = format('%s has row-level security enabled', v_table),
             HINT = format('tally reads host tables with row_security = off: ALTER TABLE %s DISABLE ROW LEVEL SECURITY',
                 v_table);
+    END IF;
+
+    -- Two types on one table would add both types' events to the same counters, which neither
+    -- counters_live nor trending could tell apart.
+    SELECT t.target_type INTO v_other FROM tally.target_types AS t
+    WHERE t.host_table = register_target_type.host_table AND t.target_type <> register_target_type.target_type;
+    IF FOUND THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '42710',
+            MESSAGE = format('%s is registered already, as target type %s', v_table, quote_literal(v_other)),
+            HINT = 'a table holds one set of counters: log its events under that type';
     END IF;
 
     FOREACH v_column IN ARRAY ARRAY[key_column, slug_column, owner_column, visibility_column] LOOP

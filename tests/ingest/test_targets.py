@@ -144,6 +144,9 @@ def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, c
     # the second one failed with XX000 'tuple concurrently updated' (both replaced the same functions).
     db.execute(RECIPES)
     db.execute(GRANTS)
+    db.execute("CREATE TABLE app.dishes (LIKE app.recipes INCLUDING ALL); "
+               "INSERT INTO app.dishes SELECT * FROM app.recipes")
+    db.execute(GRANTS.replace("app.recipes", "app.dishes"))
     first, second = connect(), connect()
     first.autocommit = False
     register(first)  # its transaction holds the rebuilt code, uncommitted
@@ -151,7 +154,7 @@ def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, c
 
     def _second() -> None:
         try:
-            second.execute("SELECT tally.register_target_type('dish', 'app.recipes', slug_column => 'handle')")
+            second.execute("SELECT tally.register_target_type('dish', 'app.dishes', slug_column => 'handle')")
             outcome.append("registered")
         except psycopg.Error as exc:
             outcome.append(exc)
@@ -187,3 +190,15 @@ def test_registering_outside_read_committed_is_refused(db, connect, level):
     register(conn)
     conn.commit()
     assert log(db, "recipe", "1", "view", session_id="s") == "logged"
+
+
+def test_a_table_registered_under_one_type_is_refused_under_another(db):
+    # Both types' events would add to the same counters, which counters_live and trending count apart.
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    register(db)
+    with pytest.raises(errors.DuplicateObject) as raised:
+        db.execute("SELECT tally.register_target_type('dish', 'app.recipes', slug_column => 'handle')")
+    assert raised.value.diag.message_primary == "app.recipes is registered already, as target type 'recipe'"
+    assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE host_table = 'app.recipes'::regclass") == 1
+    register(db)  # the same type again: an update, as before
