@@ -15,7 +15,8 @@ AS $$
  * Creates the monthly (UTC) partitions of tally.events from the month of `since` (default: last
  * month) up to `ahead` months past the current month (default settings.partitions_ahead). Rows that already sit in the default
  * partition for a new month are moved into it, so nothing is lost when a partition arrives late.
- * Returns how many partitions were created. SECURITY DEFINER so that partitions always belong to
+ * Returns how many partitions were created; when tally.events is held by an open transaction, it
+ * stops early with a WARNING (tally.lock_briefly). SECURITY DEFINER so that partitions always belong to
  * tally_owner (housekeeping, which runs as tally_owner, must be able to drop them).
  */
 DECLARE
@@ -31,12 +32,22 @@ BEGIN
     WHILE v_month <= v_last LOOP
         v_name := 'events_p' || to_char(v_month, 'YYYY_MM');
         IF to_regclass(format('tally.%I', v_name)) IS NULL THEN
-            -- Lock out inserts while rows move from the default partition, then attach (which checks
-            -- that the default partition holds nothing of this month any more). The lock is taken
-            -- only when a partition is missing (it stops ingestion to the end of the transaction),
-            -- and it makes concurrent callers (housekeeping, tally migrate) take turns: the name is
-            -- looked up again under it, since the one before may have created the partition.
-            LOCK TABLE tally.events IN SHARE ROW EXCLUSIVE MODE;
+            -- Lock out inserts while rows move from the default partition, then attach (which takes
+            -- the default partition alone, and checks that it holds nothing of this month any more).
+            -- Taken only when a partition is missing (it stops ingestion to the end of the
+            -- transaction), never queued for long (tally.lock_briefly): behind a transaction left
+            -- open, the months wait for the next run, and their events for the default partition,
+            -- which loses nothing. The lock makes concurrent callers (housekeeping, tally migrate)
+            -- take turns: the name is looked up again under it, as the one before may have made it.
+            IF NOT tally.lock_briefly(
+                ARRAY['tally.events', 'tally.events_default']::regclass[],
+                ARRAY['SHARE ROW EXCLUSIVE', 'ACCESS EXCLUSIVE']
+            ) THEN
+                RAISE WARNING USING
+                    MESSAGE = format('partition %s of tally.events not created: the table is busy', v_name),
+                    HINT = 'a transaction holds it open; the next housekeeping run tries again';
+                RETURN v_created;
+            END IF;
         END IF;
         IF to_regclass(format('tally.%I', v_name)) IS NULL THEN
             EXECUTE format('CREATE TABLE tally.%I (LIKE tally.events INCLUDING DEFAULTS)', v_name);

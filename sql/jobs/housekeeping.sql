@@ -20,7 +20,9 @@ AS $$
  *   - the per-backend discard counters of past days, folded into one row per day and reason;
  *   - the daily step of the trending windows, should no rollup have run today;
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
- *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts).
+ *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts);
+ *     neither waits long for tally.events (tally.lock_briefly): while a transaction holds it open,
+ *     they are left to the next run (partitions_kept_busy), rather than stall ingestion behind it.
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
  */
 DECLARE
@@ -32,6 +34,7 @@ DECLARE
     v_partition record;
     v_pending boolean;
     v_dropped text[] := '{}';
+    v_busy text[] := '{}';
 BEGIN
     SELECT * INTO v_settings FROM tally.settings AS s;
     SELECT * INTO v_state FROM tally.rollup_state AS s;
@@ -99,11 +102,22 @@ BEGIN
                 v_partition.relname
             ) INTO v_pending USING v_state.rolled_up_below, v_state.snapshot;
             CONTINUE WHEN v_pending;
+            -- DROP takes the parent too; never queued for long behind an open transaction, which
+            -- would stall ingestion with it (tally.lock_briefly): a busy table keeps the partition
+            -- until the next run (and so do the rest: the table is as busy for them).
+            IF cardinality(v_busy) > 0 OR NOT tally.lock_briefly(
+                ARRAY['tally.events', format('tally.%I', v_partition.relname)]::regclass[],
+                ARRAY['ACCESS EXCLUSIVE', 'ACCESS EXCLUSIVE']
+            ) THEN
+                v_busy := v_busy || v_partition.relname::text;
+                CONTINUE;
+            END IF;
             EXECUTE format('DROP TABLE tally.%I', v_partition.relname);
             v_dropped := v_dropped || v_partition.relname::text;
         END LOOP;
     END IF;
-    RETURN v_result || jsonb_build_object('partitions_dropped', to_jsonb(v_dropped));
+    RETURN v_result || jsonb_build_object('partitions_dropped', to_jsonb(v_dropped))
+        || jsonb_build_object('partitions_kept_busy', to_jsonb(v_busy));
 END
 $$;
 

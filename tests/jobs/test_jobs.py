@@ -1,6 +1,7 @@
 """pg_cron scheduling (here pg_cron lives in the cluster's `tally` database, so the per-test databases
 reach it through dblink), job status, housekeeping and a real pg_cron-driven rollup."""
 
+import threading
 import time
 
 import psycopg
@@ -228,3 +229,45 @@ def test_events_outside_any_partition_land_in_default_and_move_later(db, targets
     db.execute("SELECT tally.create_partitions(since => '2025-03-01')")
     assert scalar(db, "SELECT count(*) FROM tally.events_default") == 0
     assert scalar(db, "SELECT count(*) FROM tally.events_p2025_03") == 1
+
+
+def upkeep_beside_an_open_transaction(db, targets, connect, upkeep):
+    """Runs upkeep(conn) while another transaction that logged an event stays open, and logs from a third
+    connection meanwhile; returns upkeep's result and the holder (still open)."""
+    holder, runner, writer = connect(), connect(), connect()
+    holder.execute("BEGIN")
+    assert log(holder, "snippet", targets(), "copy") == "logged"  # ROW EXCLUSIVE on tally.events, to its end
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(upkeep(runner)))
+    thread.start()
+    time.sleep(0.3)
+    # Queued behind the holder, upkeep's lock request used to hold this call up as long as the holder stayed open.
+    writer.execute("SET statement_timeout = '3s'")
+    for _ in range(5):
+        assert log(writer, "snippet", targets(), "copy") == "logged"
+        time.sleep(0.2)
+    thread.join(30)
+    return result, holder
+
+
+def test_creating_partitions_never_stalls_ingestion_behind_an_open_transaction(db, targets, connect):
+    result, holder = upkeep_beside_an_open_transaction(
+        db, targets, connect, lambda conn: scalar(conn, "SELECT tally.create_partitions(ahead => 40)"))
+    assert result == [0]  # the table was busy: left to the next run
+    holder.execute("COMMIT")
+    assert scalar(db, "SELECT tally.create_partitions(ahead => 40)") > 0
+
+
+def test_dropping_partitions_never_stalls_ingestion_behind_an_open_transaction(db, targets, connect, clock):
+    sid = targets()
+    db.execute("SELECT tally.create_partitions(since => '2026-01-01')")
+    clock(db, "2026-02-10 10:00+00")
+    log(db, "snippet", sid, "copy")
+    db.execute("SELECT tally.rollup()")
+    clock(db, "2026-11-25 10:00+00")
+    result, holder = upkeep_beside_an_open_transaction(
+        db, targets, connect, lambda conn: scalar(conn, "SELECT tally.housekeeping()"))
+    assert "events_p2026_02" in result[0]["partitions_kept_busy"]
+    assert "events_p2026_02" not in result[0]["partitions_dropped"]
+    holder.execute("COMMIT")
+    assert "events_p2026_02" in scalar(db, "SELECT tally.housekeeping()")["partitions_dropped"]
