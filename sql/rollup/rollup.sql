@@ -91,8 +91,8 @@ BEGIN
         PERFORM tally.advance_trending();
         PERFORM tally.prepare_salts();
         SELECT * INTO v_trending FROM tally.trending_state AS t;
-        -- Shares of host rows that earlier rollups found locked: added with this batch (and kept
-        -- again, with its share, for a row still locked).
+        -- Shares that earlier rollups could not add to their host rows (tally.add_host_counters): added
+        -- with this batch, and kept again, with its share, for a row that still cannot take them.
         WITH owed AS (DELETE FROM tally.host_backlog AS b RETURNING b.*)
         SELECT array_agg(o) INTO v_backlog FROM owed AS o;
 

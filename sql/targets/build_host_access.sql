@@ -182,7 +182,7 @@ BEGIN
             '\n            )'
             '\n            SELECT a.id, a.tag FROM added AS a'
             '\n            UNION ALL'
-            '\n            SELECT h.%3$I::text, NULL FROM p INNER JOIN ONLY %2$s AS h ON h.%3$I = p.key'
+            '\n            SELECT p.id, NULL FROM p INNER JOIN ONLY %2$s AS h ON h.%3$I = p.key'
             '\n            WHERE (SELECT count(*) FROM added) < pg_catalog.cardinality(add_counters.ids)'
             '\n                AND NOT EXISTS (SELECT FROM free AS f WHERE f.key = h.%3$I);',
             v_type.target_type, v_type.host_table, v_type.key_column, format(v_key, 'p.id'),
