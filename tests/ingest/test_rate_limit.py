@@ -1,6 +1,8 @@
 """Rate limits per IP and per user, per kind and window: a status, never an exception."""
 
-from tests.conftest import limit, log, scalar
+import threading
+
+from tests.conftest import limit, log, scalar, wait_until_blocked
 
 
 def test_calls_over_the_ip_limit_are_rate_limited_and_not_recorded(db, targets):
@@ -80,3 +82,24 @@ def test_rate_limit_state_is_pruned_after_its_window(db, targets, clock):
     clock(db, "2026-11-20 10:03:00+00")
     db.execute("SELECT tally.housekeeping()")
     assert scalar(db, "SELECT count(*) FROM tally.rate_limit_state") == 0
+
+
+def test_an_open_transaction_holds_up_only_the_calls_that_share_its_counters(db, targets, connect):
+    # Exact limits: a call's counters stay locked until its transaction ends (README, "Call it in a short
+    # transaction"). Calls from another address and user go on; one from the same address waits, then counts.
+    sid = targets()
+    holder, other, same = connect(), connect(), connect()
+    holder.execute("BEGIN")
+    assert log(holder, "snippet", sid, "view", session_id="a", ip="198.51.100.7") == "logged"
+    other.execute("SET statement_timeout = '2s'")
+    assert log(other, "snippet", sid, "view", session_id="b", ip="198.51.100.8") == "logged"
+    outcome: list[str] = []
+    thread = threading.Thread(target=lambda: outcome.append(
+        log(same, "snippet", sid, "view", session_id="c", ip="198.51.100.7")))
+    thread.start()
+    wait_until_blocked(db, same.info.backend_pid)
+    holder.execute("COMMIT")
+    thread.join(10)
+    assert outcome == ["logged"]
+    assert scalar(db, "SELECT hits FROM tally.rate_limit_state WHERE key = tally.rate_limit_key('ip:198.51.100.7', "
+                      "'view')") == 2
