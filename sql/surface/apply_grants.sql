@@ -34,6 +34,7 @@ BEGIN
     TO tally_app;
     GRANT EXECUTE ON FUNCTION tally.log_events(jsonb) TO tally_app;
     GRANT EXECUTE ON FUNCTION tally.trending(text, text, integer) TO tally_app;
+    GRANT EXECUTE ON FUNCTION tally.live_counters(text, text[]) TO tally_app;
     GRANT SELECT ON tally.counters_live, tally.snippets, tally.templates, tally.documents TO tally_app;
     -- counters_live and job_status call it; a pure function of its arguments, inlined when granted.
     GRANT EXECUTE ON FUNCTION tally.counted(bigint, pg_snapshot) TO tally_app, tally_admin;
