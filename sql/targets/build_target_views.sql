@@ -8,8 +8,8 @@ AS $build$
 /*
  * (Re)creates everything that depends on the target registry, from tally.target_types:
  *   - the tally_host functions, the only code that touches host tables (tally.build_host_access());
- *   - tally.counters_live: counters plus the events not yet rolled up (and the rolled-up counts a
- *     locked host row still waits for, tally.host_backlog);
+ *   - tally.counters_live: counters plus the events not yet rolled up and the rolled-up counts still
+ *     waiting for their host row (tally.host_backlog); tally.live_counters() is the same for given ids;
  *   - tally.trending_7d / tally.trending_30d: views of the trending scores of listed targets;
  * then re-applies the grants (tally.apply_grants()), since a rebuilt view has none.
  * Host rows are read only through tally_host.targets(), which runs as tally_host_access.
@@ -51,7 +51,7 @@ SELECT
     t.uses + coalesce(b.uses, 0) + coalesce(p.uses, 0) AS uses,
     coalesce(p.pending, 0) AS pending
 FROM (%s) AS t
--- Rolled-up counts that wait for a host row another transaction held at the rollup.
+-- Rolled-up counts still waiting for their host row (held by another transaction, or its code failed).
 LEFT JOIN tally.host_backlog AS b ON b.target_type = t.target_type AND b.target_id = t.target_id
 LEFT JOIN (
     SELECT
