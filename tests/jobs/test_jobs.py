@@ -197,13 +197,19 @@ def test_housekeeping_creates_partitions_ahead(db):
     assert scalar(db, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'tally.events'::regclass") >= 9
 
 
-def test_housekeeping_drops_rolled_up_partitions_past_retention(db, targets, clock):
+def event_rolled_up_in_february(db, targets, clock):
+    """A rolled-up copy in events_p2026_02, seen from 2026-11-25: that partition is past event_retention."""
     sid = targets()
     db.execute("SELECT tally.create_partitions(since => '2026-01-01')")
     clock(db, "2026-02-10 10:00+00")
     log(db, "snippet", sid, "copy")
     db.execute("SELECT tally.rollup()")
     clock(db, "2026-11-25 10:00+00")
+    return sid
+
+
+def test_housekeeping_drops_rolled_up_partitions_past_retention(db, targets, clock):
+    sid = event_rolled_up_in_february(db, targets, clock)
     result = scalar(db, "SELECT tally.housekeeping()")
     assert "events_p2026_02" in result["partitions_dropped"]
     assert "events_p2026_10" not in result["partitions_dropped"]
@@ -259,12 +265,7 @@ def test_creating_partitions_never_stalls_ingestion_behind_an_open_transaction(d
 
 
 def test_dropping_partitions_never_stalls_ingestion_behind_an_open_transaction(db, targets, connect, clock):
-    sid = targets()
-    db.execute("SELECT tally.create_partitions(since => '2026-01-01')")
-    clock(db, "2026-02-10 10:00+00")
-    log(db, "snippet", sid, "copy")
-    db.execute("SELECT tally.rollup()")
-    clock(db, "2026-11-25 10:00+00")
+    event_rolled_up_in_february(db, targets, clock)
     result, holder = upkeep_beside_an_open_transaction(
         db, targets, connect, lambda conn: scalar(conn, "SELECT tally.housekeeping()"))
     assert "events_p2026_02" in result[0]["partitions_kept_busy"]
