@@ -1,9 +1,11 @@
 """tally.forget_user(): erasure of one user's personal data, with every count unchanged."""
 
+import threading
+
 import pytest
 from psycopg import errors
 
-from tests.conftest import ADMIN_LOGIN, APP_LOGIN, limit, log, scalar
+from tests.conftest import ADMIN_LOGIN, APP_LOGIN, limit, log, scalar, wait_until_blocked
 
 COUNTS = """
     SELECT (SELECT json_agg(s ORDER BY s.id) FROM (SELECT id, views, copies FROM tally.snippets) AS s),
@@ -80,3 +82,44 @@ def test_only_tally_admin_may_forget_users(db, connect):
     assert scalar(connect(ADMIN_LOGIN), "SELECT tally.forget_user('alice')")["events"] == 0
     with pytest.raises(errors.InvalidParameterValue):
         db.execute("SELECT tally.forget_user(NULL)")
+
+
+def test_forget_user_backs_off_from_rows_ingestion_holds_instead_of_deadlocking(db, targets, connect):
+    # An application transaction holds alice's copy counter, and forget_user, which also deletes her
+    # debounce slot, needs that counter; then the transaction claims the slot. Waiting with the slot
+    # held, forget_user made a lock cycle, and the detector failed it (40P01). Now it gives the slot
+    # back while it waits, and erases the counter once the transaction has committed.
+    limit(db, "copy", user_limit=100)
+    limit(db, "view", user_limit=100)
+    seen, other = targets(), targets()
+    log(db, "snippet", seen, "view", user_id="alice")
+    log(db, "snippet", seen, "copy", user_id="alice")  # her copy counter exists: the transaction updates it
+    app, admin = connect(), connect()
+    app.execute("SET deadlock_timeout = '10s'")  # were there a cycle, admin's detector (1 s) would find it
+    app.autocommit = False
+    assert log(app, "snippet", other, "copy", user_id="alice") == "logged"
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(scalar(admin, "SELECT tally.forget_user('alice')")))
+    thread.start()
+    wait_until_blocked(db, admin.info.backend_pid)
+    assert log(app, "snippet", seen, "view", user_id="alice") == "debounced"  # her slot, given back
+    app.commit()
+    thread.join(timeout=20)
+    assert result and isinstance(result[0], dict) and result[0]["debounce"] == 1, result
+    assert scalar(db, "SELECT count(*) FROM tally.rate_limit_state WHERE key IN "
+                      "(SELECT tally.rate_limit_key('user:alice', kind) FROM tally.kinds)") == 0
+
+
+def test_forget_user_refuses_with_55p03_and_changes_nothing_while_a_transaction_keeps_her_rows(db, targets, connect):
+    limit(db, "copy", user_limit=100)
+    sid = targets()
+    log(db, "snippet", sid, "copy", user_id="alice")
+    app = connect()
+    app.autocommit = False
+    log(app, "snippet", sid, "copy", user_id="alice")  # holds her copy counter to the end
+    db.execute("SET statement_timeout = '30s'")  # waited for the transaction, before
+    with pytest.raises(errors.LockNotAvailable) as raised:
+        db.execute("SELECT tally.forget_user('alice')")
+    assert raised.value.diag.message_hint == "call it again; nothing was changed"
+    app.rollback()
+    assert scalar(db, "SELECT count(*) FROM tally.events WHERE user_id = 'alice'") == 1
