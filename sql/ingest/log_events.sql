@@ -31,7 +31,12 @@ AS $$
  *   5. the admitted rows inserted in one statement (vouched for: the trigger does not probe them
  *      again), then the discards counted
  * Every lock is taken in key order within its step, and the steps in log_event's order, so batches
- * and single calls never wait on each other in a cycle within one statement.
+ * and single calls never wait on each other in a cycle within one statement. Two open transactions
+ * that each log more than once still can; the deadlock detector then fails one wait, and a batch
+ * ends as a log_event call does: steps 2 to 5 run in one subtransaction, so nothing of them is
+ * stored, and every element still going gets the fail-closed outcome of the step the batch waited in
+ * (rate_limited where a rate-limit counter applies, duplicate where an event_id does, otherwise
+ * debounced) instead of a 40P01 that would abort the caller's transaction.
  *
  * The clock override's per-element 'at' cannot share one clock reading: a batch that has one is
  * logged element by element (tests and demos only; the override is off in production).
@@ -59,6 +64,7 @@ DECLARE
     v_over boolean := false;
     v_rounds integer := 0;
     v_token text;
+    v_step text;
     v_xid bigint;
     v_rolled_up_xmax bigint;
 BEGIN
@@ -114,150 +120,175 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 2. Rate limits. The hits of the elements that reach the limits by the first estimate are added
-    -- at once, in key order (which locks the rows, new or not, until commit), and what was stored
-    -- before is the total less them; then the outcomes are decided in rounds (see above).
-    IF v_limited THEN
-        WITH n AS (
-            SELECT h.key AS hash, h.window_start AS rate_window, h.hits, h.max_hits
-            FROM tally.limit_counters(v_items, v_state) AS h
-        ),
-        counted AS (
-            INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
-            SELECT n.hash, n.rate_window, n.hits FROM n ORDER BY n.hash, n.rate_window
-            ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + excluded.hits
-            RETURNING s.key, s.window_start, s.hits
-        )
-        SELECT
-            array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits),
-            coalesce(bool_or(c.hits > n.max_hits), false)
-        INTO v_keys, v_windows, v_stored, v_added, v_over
-        FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
-    END IF;
-
-    -- No element can be over a limit that no counter passes with all of the batch's hits counted: the
-    -- first estimate then stands (nobody is refused, so no event_id changes hands), and so do the hits
-    -- added. That is the common case, and it skips the rounds.
-    IF v_over THEN
-        LOOP
-            v_rounds := v_rounds + 1;
+    -- Steps 2 to 5 write, and wait on rows other transactions may hold: in one subtransaction, so that
+    -- a lock cycle (two open transactions that each log more than once) ends as it does in log_event.
+    BEGIN
+        v_step := 'rate_limit';
+        -- 2. Rate limits. The hits of the elements that reach the limits by the first estimate are added
+        -- at once, in key order (which locks the rows, new or not, until commit), and what was stored
+        -- before is the total less them; then the outcomes are decided in rounds (see above).
+        IF v_limited THEN
+            WITH n AS (
+                SELECT h.key AS hash, h.window_start AS rate_window, h.hits, h.max_hits
+                FROM tally.limit_counters(v_items, v_state) AS h
+            ),
+            counted AS (
+                INSERT INTO tally.rate_limit_state AS s (key, window_start, hits)
+                SELECT n.hash, n.rate_window, n.hits FROM n ORDER BY n.hash, n.rate_window
+                ON CONFLICT (key, window_start) DO UPDATE SET hits = s.hits + excluded.hits
+                RETURNING s.key, s.window_start, s.hits
+            )
             SELECT
-                array_agg(
-                    row(
-                        CASE
-                            WHEN z.error IS NOT NULL THEN NULL
-                            WHEN z.seen OR z.earlier_claims THEN 'duplicate'
-                            WHEN z.bot THEN 'discarded_bot'
-                            WHEN z.ip_over OR z.user_over THEN 'rate_limited'
-                        END,
-                        z.next_reach, z.ip_over, z.user_over, NULL, z.stored_agent, z.stored_visitor, NULL
-                    )::tally.ingest_state
-                    ORDER BY z.ord
-                ),
-                bool_or(z.next_reach IS DISTINCT FROM z.reach)
-            INTO v_state, v_changed
-            FROM (
-                SELECT
-                    y.*,
-                    y.error IS NULL AND NOT y.seen AND NOT y.bot AND NOT y.earlier_claims AS next_reach
-                FROM (
-                    SELECT
-                        c.*,
-                        coalesce(
-                            bool_or(c.reach AND NOT c.ip_over AND NOT c.user_over) OVER (
-                                PARTITION BY c.event_id, CASE WHEN c.event_id IS NULL THEN c.ord END
-                                ORDER BY c.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                            ),
-                            false
-                        ) AS earlier_claims
-                    FROM (
-                        SELECT
-                            r.ord, r.error, r.seen, r.bot, r.event_id, r.reach, r.stored_agent, r.stored_visitor,
-                            coalesce(
-                                r.reach AND r.ip_hash IS NOT NULL AND r.ip_limit < coalesce(ib.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
-                                    PARTITION BY r.ip_hash, r.rate_window ORDER BY r.ord
-                                ),
-                                false
-                            ) AS ip_over,
-                            coalesce(
-                                r.reach AND r.user_hash IS NOT NULL AND r.user_limit < coalesce(ub.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
-                                    PARTITION BY r.user_hash, r.rate_window ORDER BY r.ord
-                                ),
-                                false
-                            ) AS user_over
-                        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-                        LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ib (key, window_start, hits)
-                            ON ib.key = r.ip_hash AND ib.window_start = r.rate_window
-                        LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ub (key, window_start, hits)
-                            ON ub.key = r.user_hash AND ub.window_start = r.rate_window
-                    ) AS c
-                ) AS y
-            ) AS z;
-            EXIT WHEN NOT v_changed;
-        END LOOP;
-
-        -- Every element that reached the limits counts a hit, refused or not (as in log_event): a later
-        -- round may have let more of them reach than the first estimate counted.
-        IF v_rounds > 1 THEN
-            UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits - a.hits
-            FROM tally.limit_counters(v_items, v_state) AS n
-            INNER JOIN unnest(v_keys, v_windows, v_added) AS a (key, window_start, hits)
-                ON a.key = n.key AND a.window_start = n.window_start
-            WHERE s.key = n.key AND s.window_start = n.window_start AND n.hits <> a.hits;
+                array_agg(c.key), array_agg(c.window_start), array_agg(c.hits - n.hits), array_agg(n.hits),
+                coalesce(bool_or(c.hits > n.max_hits), false)
+            INTO v_keys, v_windows, v_stored, v_added, v_over
+            FROM counted AS c INNER JOIN n ON n.hash = c.key AND n.rate_window = c.window_start;
         END IF;
 
-        INSERT INTO tally.rate_limit_rejections AS j (window_start, key, kind, rejected)
-        SELECT r.rate_window, o.key, r.kind, count(*)
-        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-        CROSS JOIN LATERAL (VALUES ('ip:' || r.ip_key, r.ip_over), ('user:' || r.user_id, r.user_over)) AS o (key, over)
-        WHERE r.outcome = 'rate_limited' AND o.over
-        GROUP BY r.rate_window, o.key, r.kind
-        ORDER BY r.rate_window, o.key COLLATE "C", r.kind
-        ON CONFLICT (window_start, key, kind) DO UPDATE SET rejected = j.rejected + excluded.rejected;
-    END IF;
+        -- No element can be over a limit that no counter passes with all of the batch's hits counted: the
+        -- first estimate then stands (nobody is refused, so no event_id changes hands), and so do the hits
+        -- added. That is the common case, and it skips the rounds.
+        IF v_over THEN
+            LOOP
+                v_rounds := v_rounds + 1;
+                SELECT
+                    array_agg(
+                        row(
+                            CASE
+                                WHEN z.error IS NOT NULL THEN NULL
+                                WHEN z.seen OR z.earlier_claims THEN 'duplicate'
+                                WHEN z.bot THEN 'discarded_bot'
+                                WHEN z.ip_over OR z.user_over THEN 'rate_limited'
+                            END,
+                            z.next_reach, z.ip_over, z.user_over, NULL, z.stored_agent, z.stored_visitor, NULL
+                        )::tally.ingest_state
+                        ORDER BY z.ord
+                    ),
+                    bool_or(z.next_reach IS DISTINCT FROM z.reach)
+                INTO v_state, v_changed
+                FROM (
+                    SELECT
+                        y.*,
+                        y.error IS NULL AND NOT y.seen AND NOT y.bot AND NOT y.earlier_claims AS next_reach
+                    FROM (
+                        SELECT
+                            c.*,
+                            coalesce(
+                                bool_or(c.reach AND NOT c.ip_over AND NOT c.user_over) OVER (
+                                    PARTITION BY c.event_id, CASE WHEN c.event_id IS NULL THEN c.ord END
+                                    ORDER BY c.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                                ),
+                                false
+                            ) AS earlier_claims
+                        FROM (
+                            SELECT
+                                r.ord, r.error, r.seen, r.bot, r.event_id, r.reach, r.stored_agent, r.stored_visitor,
+                                coalesce(
+                                    r.reach AND r.ip_hash IS NOT NULL AND r.ip_limit < coalesce(ib.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                        PARTITION BY r.ip_hash, r.rate_window ORDER BY r.ord
+                                    ),
+                                    false
+                                ) AS ip_over,
+                                coalesce(
+                                    r.reach AND r.user_hash IS NOT NULL AND r.user_limit < coalesce(ub.hits, 0) + count(*) FILTER (WHERE r.reach) OVER (
+                                        PARTITION BY r.user_hash, r.rate_window ORDER BY r.ord
+                                    ),
+                                    false
+                                ) AS user_over
+                            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+                            LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ib (key, window_start, hits)
+                                ON ib.key = r.ip_hash AND ib.window_start = r.rate_window
+                            LEFT JOIN unnest(v_keys, v_windows, v_stored) AS ub (key, window_start, hits)
+                                ON ub.key = r.user_hash AND ub.window_start = r.rate_window
+                        ) AS c
+                    ) AS y
+                ) AS z;
+                EXIT WHEN NOT v_changed;
+            END LOOP;
 
-    -- 3. Claim the event_ids of the elements still going (a concurrent retry may have claimed one
-    -- since step 1: that element is a duplicate), record their user agents, probe their targets.
-    IF EXISTS (
-        SELECT 1 FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-        WHERE r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL
-    ) THEN
+            -- Every element that reached the limits counts a hit, refused or not (as in log_event): a later
+            -- round may have let more of them reach than the first estimate counted.
+            IF v_rounds > 1 THEN
+                UPDATE tally.rate_limit_state AS s SET hits = s.hits + n.hits - a.hits
+                FROM tally.limit_counters(v_items, v_state) AS n
+                INNER JOIN unnest(v_keys, v_windows, v_added) AS a (key, window_start, hits)
+                    ON a.key = n.key AND a.window_start = n.window_start
+                WHERE s.key = n.key AND s.window_start = n.window_start AND n.hits <> a.hits;
+            END IF;
+
+            INSERT INTO tally.rate_limit_rejections AS j (window_start, key, kind, rejected)
+            SELECT r.rate_window, o.key, r.kind, count(*)
+            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+            CROSS JOIN LATERAL (VALUES ('ip:' || r.ip_key, r.ip_over), ('user:' || r.user_id, r.user_over)) AS o (key, over)
+            WHERE r.outcome = 'rate_limited' AND o.over
+            GROUP BY r.rate_window, o.key, r.kind
+            ORDER BY r.rate_window, o.key COLLATE "C", r.kind
+            ON CONFLICT (window_start, key, kind) DO UPDATE SET rejected = j.rejected + excluded.rejected;
+        END IF;
+
+        v_step := 'event_id';
+        -- 3. Claim the event_ids of the elements still going (a concurrent retry may have claimed one
+        -- since step 1: that element is a duplicate), record their user agents, probe their targets.
+        IF EXISTS (
+            SELECT 1 FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+            WHERE r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL
+        ) THEN
+            SELECT array_agg(
+                row(
+                    CASE
+                        WHEN r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL AND c.event_id IS NULL
+                            THEN 'duplicate'
+                        ELSE r.outcome
+                    END,
+                    r.reach, r.ip_over, r.user_over, NULL, r.stored_agent, r.stored_visitor, NULL
+                )::tally.ingest_state
+                ORDER BY r.ord
+            )
+            INTO v_state
+            FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+            LEFT JOIN tally.claim_event_ids(v_items, v_state) AS c ON c.event_id = r.event_id;
+        END IF;
+
+        v_step := 'store';
+        v_state := tally.store_user_agents(v_items, v_state, v_day);
+        v_state := tally.probe_targets(v_items, v_state);
+
+        -- 4. Debounce, and first visits; a missing salt for today is made once for the batch.
+        v_state := tally.claim_visits(v_items, v_state, v_now);
+
+        -- 5. Store, vouching for the rows with a token only this statement knows.
+        v_token := gen_random_uuid()::text;
+        PERFORM set_config('tally.voucher', v_token, true);
+        INSERT INTO tally.events (
+            created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata,
+            first_visit, vouched
+        )
+        SELECT
+            v_now, r.target_type, r.canonical_id, r.kind, r.user_id, r.stored_visitor, r.ip, r.stored_agent,
+            r.referrer, r.metadata, r.first_visit, v_token::uuid
+        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
+        WHERE r.error IS NULL AND r.outcome IS NULL
+        ORDER BY r.ord;
+        PERFORM set_config('tally.voucher', '', true);
+    EXCEPTION WHEN deadlock_detected THEN
+        -- Nothing of steps 2 to 5 is stored. Every element still going gets the fail-closed outcome of
+        -- the step the batch waited in, as its own log_event call would have: rate_limited for one
+        -- with a rate-limit counter, duplicate for one with an event_id, and otherwise debounced.
         SELECT array_agg(
             row(
                 CASE
-                    WHEN r.error IS NULL AND r.outcome IS NULL AND r.event_id IS NOT NULL AND c.event_id IS NULL
-                        THEN 'duplicate'
-                    ELSE r.outcome
+                    WHEN r.error IS NOT NULL OR r.outcome IS NOT NULL THEN r.outcome
+                    WHEN v_step = 'rate_limit' AND (r.ip_hash IS NOT NULL OR r.user_hash IS NOT NULL) THEN 'rate_limited'
+                    WHEN v_step = 'event_id' AND r.event_id IS NOT NULL THEN 'duplicate'
+                    ELSE 'debounced'
                 END,
-                r.reach, r.ip_over, r.user_over, NULL, r.stored_agent, r.stored_visitor, NULL
+                r.reach, r.ip_over, r.user_over, NULL, NULL, NULL, NULL
             )::tally.ingest_state
             ORDER BY r.ord
         )
         INTO v_state
-        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-        LEFT JOIN tally.claim_event_ids(v_items, v_state) AS c ON c.event_id = r.event_id;
-    END IF;
-
-    v_state := tally.store_user_agents(v_items, v_state, v_day);
-    v_state := tally.probe_targets(v_items, v_state);
-
-    -- 4. Debounce, and first visits; a missing salt for today is made once for the batch.
-    v_state := tally.claim_visits(v_items, v_state, v_now);
-
-    -- 5. Store, vouching for the rows with a token only this statement knows.
-    v_token := gen_random_uuid()::text;
-    PERFORM set_config('tally.voucher', v_token, true);
-    INSERT INTO tally.events (
-        created_at, target_type, target_id, kind, user_id, visitor, ip, user_agent_id, referrer, metadata,
-        first_visit, vouched
-    )
-    SELECT
-        v_now, r.target_type, r.canonical_id, r.kind, r.user_id, r.stored_visitor, r.ip, r.stored_agent,
-        r.referrer, r.metadata, r.first_visit, v_token::uuid
-    FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r
-    WHERE r.error IS NULL AND r.outcome IS NULL
-    ORDER BY r.ord;
-    PERFORM set_config('tally.voucher', '', true);
+        FROM ROWS FROM (unnest(v_items), unnest(v_state)) AS r;
+    END;
 
     -- Discards: one row per backend and (day, type, kind, reason), as count_discard keeps them.
     INSERT INTO tally.discards AS d (day, target_type, kind, reason, shard, count)

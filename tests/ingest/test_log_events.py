@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import errors
 
-from tests.conftest import limit, log, run_together, scalar
+from tests.conftest import crossed, limit, log, run_together, scalar
 
 NOON = "2026-03-02 12:00:00+00"
 AFTER_MIDNIGHT = "2026-03-02 00:03:00+00"  # inside the view (30 min) and copy (5 min) windows of yesterday
@@ -406,3 +406,31 @@ def test_hostile_elements_get_a_row_each_and_never_fail_the_batch(db, universe, 
         assert error is None or message
     assert scalar(db, "SELECT count(*) FROM tally.events WHERE vouched IS NOT NULL OR previous_visitor IS NOT NULL") \
         == 0
+
+
+@pytest.mark.parametrize(("kind", "field", "expected"), [
+    ("download", "ip", ["logged", "rate_limited"]),  # each holds its address's counter, wants the other's
+    ("copy", "event_id", ["duplicate", "duplicate"]),  # each holds its event_id's claim, wants the other's
+    ("view", "session_id", ["debounced", "debounced"]),  # each holds its debounce slot, wants the other's
+])
+def test_a_batch_in_a_lock_cycle_ends_fail_closed_as_log_event_does_not_in_40p01(db, targets, connect,
+                                                                                    kind, field, expected):
+    # Two open transactions each send a batch for A, then one for B, in opposite orders. The detector
+    # fails one wait; that batch stores nothing and returns the outcome of the step it waited in, and
+    # its transaction goes on. (The survivor then finds the victim's claim: duplicate and debounced.)
+    sid = targets()
+    limit(db, kind, ip_limit=100 if field == "ip" else None)
+    values = ["203.0.113.1", "203.0.113.2"] if field == "ip" else [str(uuid.uuid4()), str(uuid.uuid4())]
+
+    def send(conn: psycopg.Connection[Any], value: str) -> str:
+        rows = batch(conn, [{"target_type": "snippet", "target_id": sid, "kind": kind, field: value},
+                            {"target_type": "snippet", "target_id": sid, "kind": "template_use"}])
+        assert rows[1][1] in ("logged", "debounced", "rate_limited", "duplicate")
+        return str(rows[0][1])
+
+    results = crossed(connect, lambda conn, i: send(conn, values[i]), lambda conn, i: send(conn, values[1 - i]))
+    assert sorted(results.values()) == expected
+    stored = 2 + expected.count("logged")
+    assert scalar(db, "SELECT count(*) FROM tally.events WHERE kind = %s", [kind]) == stored
+    assert scalar(db, "SELECT coalesce(sum(count), 0) FROM tally.discard_log WHERE kind = %s", [kind]) == 2 + 2 - stored
+    assert scalar(db, "SELECT current_setting('tally.voucher', true)") in ("", None)
