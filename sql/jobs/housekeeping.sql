@@ -18,7 +18,8 @@ AS $$
  *   - personal data past settings.pii_retention, salts and visitor keys older than yesterday
  *     (tally.clear_personal_data());
  *   - the per-backend discard counters of past days, folded into one row per day and reason;
- *   - the daily step of the trending windows, should no rollup have run today;
+ *   - the daily step of the trending windows, should no rollup have run today (unless a rollup is
+ *     running: that one does it);
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
  *     settings.event_retention whose events are all rolled up (their counts live on in daily_counts);
  *     neither waits long for tally.events (tally.lock_briefly): while a transaction holds it open,
@@ -26,6 +27,7 @@ AS $$
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
  */
 DECLARE
+    v_rollup_lock constant bigint := 7301887002;  -- tally.rollup()'s
     v_settings tally.settings;
     v_now timestamptz := tally.now();
     v_state tally.rollup_state;
@@ -85,8 +87,16 @@ BEGIN
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rollup_runs', v_rows);
 
+    -- The daily step takes the rollup's lock, which a rollup holds while it may wait for rows this
+    -- transaction has written (a salt of a new day, made by both): waiting for it here made a lock
+    -- cycle that failed one of them (40P01, reproduced). A rollup that holds it does the step itself,
+    -- first thing. Before the partitions: creating one holds tally.events to the end of this
+    -- transaction, and ingestion with it, so nothing slow may follow.
+    v_result := v_result || jsonb_build_object('trending', CASE
+        WHEN pg_try_advisory_xact_lock(v_rollup_lock) THEN tally.advance_trending()
+        ELSE 'left to the running rollup'
+    END);
     v_result := v_result || jsonb_build_object('partitions_created', tally.create_partitions());
-    v_result := v_result || jsonb_build_object('trending', tally.advance_trending());
 
     IF v_settings.event_retention IS NOT NULL THEN
         FOR v_partition IN

@@ -272,3 +272,25 @@ def test_dropping_partitions_never_stalls_ingestion_behind_an_open_transaction(d
     assert "events_p2026_02" not in result[0]["partitions_dropped"]
     holder.execute("COMMIT")
     assert "events_p2026_02" in scalar(db, "SELECT tally.housekeeping()")["partitions_dropped"]
+
+
+def test_housekeeping_and_a_rollup_making_the_same_salt_never_deadlock(db, connect):
+    # A rollup holds its lock while it makes the salts of the days ahead; housekeeping makes them too,
+    # then takes the rollup's lock for the trending windows' daily step. It waited for that lock holding
+    # the salt the rollup then waited for: a lock cycle that failed one of them with 40P01.
+    roller, keeper = connect(), connect()
+    roller.autocommit = False
+    roller.execute("SELECT tally.rollup()")  # holds the rollup's lock until it commits
+    db.execute("DELETE FROM tally.visitor_salts WHERE day = (now() AT TIME ZONE 'UTC')::date + 2")
+    done: list[object] = []
+    thread = threading.Thread(target=lambda: done.append(scalar(keeper, "SELECT tally.housekeeping()")))
+    thread.start()
+    deadline = time.monotonic() + 10  # it makes the salt, then would wait for the rollup's lock
+    while not done and time.monotonic() < deadline and not scalar(
+            db, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", [keeper.info.backend_pid]):
+        time.sleep(0.02)
+    assert scalar(roller, "SELECT tally.prepare_salts()") == 0  # waits for housekeeping's salt, not a cycle
+    roller.commit()
+    thread.join(timeout=20)
+    assert done and done[0]["trending"] == "left to the running rollup", done
+    assert done[0]["visitor_salts_created"] == 1

@@ -1,8 +1,9 @@
 """Every caller and every job at once: single calls and batches (some in transactions that roll back),
-rollups, housekeeping, erasures, trending and counter reads, and an application holding host rows.
+rollups, housekeeping, erasures, rebuilds, changed limits, reads, and an application holding host rows.
 Afterwards the counters, daily counts and trending scores equal what the committed calls logged."""
 
 import collections
+import datetime
 import json
 import random
 import threading
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.conftest import scalar
 from tests.trending.test_forward_decay import assert_matches_recompute
@@ -30,8 +32,22 @@ def element(rng: random.Random, ids: list[str]) -> dict[str, Any]:
             "user_agent": f"agent {rng.randrange(30)}"}
 
 
-def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_once(db, targets, connect):
+@pytest.mark.parametrize("month_end", [False, True], ids=["now", "across midnight at the end of this month"])
+def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_once(db, targets, connect, month_end):
     db.execute("UPDATE tally.kinds SET ip_limit = 40, user_limit = 60")
+    # Either the real clock, or one that starts 8 s before this month's last midnight and runs 5x:
+    # salts, debounce windows, daily rows, the trending windows' daily step and the month's partition
+    # all turn over while everything runs.
+    start = scalar(db, "SELECT date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month' - interval '8 s'")
+    started = time.monotonic()
+    if month_end:
+        db.execute("UPDATE tally.settings SET clock_override = true")
+
+    def tick(conn: psycopg.Connection[Any]) -> None:
+        if month_end:
+            at = start + datetime.timedelta(seconds=5 * (time.monotonic() - started))
+            conn.execute("SELECT set_config('tally.clock', %s, false)", [f"{at.isoformat()}+00"])
+
     ids = [targets() for _ in range(25)]
     stop = threading.Event()
     logged: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -50,6 +66,7 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
                        send: Callable[[psycopg.Connection[Any], list[dict[str, Any]]], list[str]]) -> None:
         """Sends the events in one transaction, which commits (70%) or rolls back; keeps what committed."""
         commit = rng.random() < 0.7
+        tick(conn)
         with conn.transaction() as tx:  # a lock cycle ends in fail-closed outcomes, never in 40P01
             outcomes = send(conn, events)
             if not commit:
@@ -80,6 +97,7 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
         def loop(i: int) -> None:
             conn, rng = connect(options=FAST_DETECTOR), random.Random(200 + i)
             while not stop.is_set():
+                tick(conn)
                 work(conn, rng)
                 time.sleep(pause)
         return loop
@@ -99,6 +117,8 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
                every(0.3, lambda c, r: c.execute("SELECT tally.housekeeping()")),
                every(0.3, lambda c, r: c.execute("SELECT tally.forget_user(%s)", [f"u{r.randrange(6)}"])),
                every(1.0, lambda c, r: c.execute("SELECT tally.rebuild_trending()")),
+               every(1.5, lambda c, r: c.execute("SELECT tally.rebuild_counters()")),
+               every(0.5, lambda c, r: c.execute("UPDATE tally.kinds SET ip_limit = %s", [r.choice([20, 40, 80])])),
                every(0.05, hold_host_row), every(0.02, read)]
 
     def run(i: int) -> None:
@@ -117,6 +137,7 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
         thread.join()
     assert not failures, failures
 
+    tick(db)
     for _ in range(3):  # nothing holds a host row now: the backlog, if any, is added by the next rollup
         assert scalar(db, "SELECT status FROM tally.rollup()") == "ok"
     assert calls["logged"] > 500 and calls["debounced"] > 0 and calls["rate_limited"] > 0, calls
@@ -134,4 +155,4 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
     live = {t: {"views": v, "copies": c, "downloads": d, "uses": u} for t, v, c, d, u in db.execute(
         "SELECT target_id, views, copies, downloads, uses FROM tally.live_counters('snippet', %s)", [ids])}
     assert host == live == expected
-    assert_matches_recompute(db, scalar(db, "SELECT (now() AT TIME ZONE 'UTC')::date"))
+    assert_matches_recompute(db, scalar(db, "SELECT (tally.now() AT TIME ZONE 'UTC')::date"))
