@@ -41,14 +41,32 @@ BEGIN
     SELECT * INTO v_settings FROM tally.settings AS s;
     SELECT * INTO v_state FROM tally.rollup_state AS s;
 
+    -- Rows that ingestion writes too (debounce slots, rate-limit counters, user agents, discard shards)
+    -- are deleted only if no other transaction holds them (SKIP LOCKED; the next run takes the rest).
+    -- A held row is one a call is still using: a transaction begun just before a window ended still
+    -- adds to that window's counter, and cron starts this job on the minute, as the windows end.
+    -- Waiting for it made housekeeping a link in lock cycles with transactions that log more than
+    -- once, failing it with 40P01 (reproduced), and meanwhile held up calls that wanted its rows.
+    -- The rows are locked, then deleted by their ctid (a TID scan; a row updated since this statement's
+    -- snapshot is left to the next run): per million expired slots 0.55 s, against 1.24 s joined back by
+    -- key and 0.27 s for the plain DELETE that waited.
+
     -- Today's slots stay until the day is over: a slot that exists marks its visitor as seen today
     -- (tally.claim_visit, unique viewers).
-    DELETE FROM tally.debounce AS d WHERE d.last_at < tally.debounce_horizon(v_now);
+    DELETE FROM tally.debounce AS d
+    WHERE d.ctid = ANY(ARRAY(
+        SELECT o.ctid FROM tally.debounce AS o WHERE o.last_at < tally.debounce_horizon(v_now)
+        FOR UPDATE SKIP LOCKED
+    ));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
 
     DELETE FROM tally.rate_limit_state AS r
-    WHERE r.window_start < v_now - (SELECT max(k.rate_window) FROM tally.kinds AS k);
+    WHERE r.ctid = ANY(ARRAY(
+        SELECT o.ctid FROM tally.rate_limit_state AS o
+        WHERE o.window_start < v_now - (SELECT max(k.rate_window) FROM tally.kinds AS k)
+        FOR UPDATE SKIP LOCKED
+    ));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rate_limit_state', v_rows);
 
@@ -60,7 +78,11 @@ BEGIN
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('rate_limit_rejections', v_rows);
 
-    DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_now - v_settings.user_agent_ttl)::date;
+    DELETE FROM tally.user_agents AS u
+    WHERE u.ctid = ANY(ARRAY(
+        SELECT o.ctid FROM tally.user_agents AS o WHERE o.last_used < (v_now - v_settings.user_agent_ttl)::date
+        FOR UPDATE SKIP LOCKED
+    ));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('user_agents', v_rows);
 
@@ -69,7 +91,10 @@ BEGIN
 
     WITH folded AS (
         DELETE FROM tally.discards AS d
-        WHERE d.day < v_now::date AND d.shard <> 0
+        WHERE d.ctid = ANY(ARRAY(
+            SELECT o.ctid FROM tally.discards AS o WHERE o.day < v_now::date AND o.shard <> 0
+            FOR UPDATE SKIP LOCKED
+        ))
         RETURNING d.day, d.target_type, d.kind, d.reason, d.count
     )
     INSERT INTO tally.discards AS d (day, target_type, kind, reason, shard, count)

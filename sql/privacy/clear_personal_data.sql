@@ -52,7 +52,12 @@ BEGIN
     END IF;
 
     -- Every event of a day before the cutoff's has no user agent any more.
-    DELETE FROM tally.user_agents AS u WHERE u.last_used < (v_cutoff AT TIME ZONE 'UTC')::date;
+    -- A row a call is marking used is skipped, as housekeeping skips rows ingestion holds.
+    DELETE FROM tally.user_agents AS u
+    WHERE u.ctid = ANY(ARRAY(
+        SELECT o.ctid FROM tally.user_agents AS o WHERE o.last_used < (v_cutoff AT TIME ZONE 'UTC')::date
+        FOR UPDATE SKIP LOCKED
+    ));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('user_agents_unreferenced', v_rows);
 

@@ -9,7 +9,7 @@ import pytest
 from psycopg import errors
 
 from harness.migrate import migrate
-from tests.conftest import CLUSTER, log, scalar
+from tests.conftest import CLUSTER, limit, log, scalar
 
 
 @pytest.fixture
@@ -294,3 +294,31 @@ def test_housekeeping_and_a_rollup_making_the_same_salt_never_deadlock(db, conne
     thread.join(timeout=20)
     assert done and done[0]["trending"] == "left to the running rollup", done
     assert done[0]["visitor_salts_created"] == 1
+
+
+@pytest.mark.parametrize(("table", "first", "held", "housekeeping"), [
+    # A counter of the window 10:00-10:01, which a transaction begun at 10:00:59 still adds to.
+    ("rate_limit_state", "2026-03-02 10:00:10+00", "2026-03-02 10:00:59+00", "2026-03-02 10:01:30+00"),
+    # Yesterday's debounce slot, which a view just after midnight re-claims (its window reaches back).
+    ("debounce", "2026-03-01 23:35:00+00", "2026-03-02 00:10:00+00", "2026-03-02 00:12:00+00"),
+])
+def test_housekeeping_skips_rows_an_open_transaction_holds_instead_of_waiting(db, targets, connect, clock,
+                                                                              table, first, held, housekeeping):
+    limit(db, "view", user_limit=100)
+    sid = targets()
+    clock(db, first)
+    assert log(db, "snippet", sid, "view", user_id="u1", session_id="s1") == "logged"
+    clock(db, held)
+    # As jobs do ahead: the transaction below makes no salt, and housekeeping no partition it would
+    # wait for (briefly) behind the transaction.
+    db.execute("SELECT tally.prepare_salts(), tally.create_partitions()")
+    app = connect()
+    app.autocommit = False
+    clock(app, held)
+    log(app, "snippet", sid, "view", user_id="u1", session_id="s1")  # holds the row to its end
+    before = scalar(db, f"SELECT count(*) FROM tally.{table}")
+    clock(db, housekeeping)
+    db.execute("SET statement_timeout = '10s'")  # it waited for the transaction, before
+    kept = scalar(db, "SELECT tally.housekeeping()")[table]
+    assert scalar(db, f"SELECT count(*) FROM tally.{table}") == before - kept >= 1
+    app.commit()

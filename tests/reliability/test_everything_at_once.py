@@ -1,5 +1,6 @@
 """Every caller and every job at once: single calls and batches (some in transactions that roll back),
-rollups, housekeeping, erasures, rebuilds, changed limits, reads, and an application holding host rows.
+rollups, housekeeping, erasures, rebuilds, changed limits, a new target type, reads, and an application
+holding host rows.
 Afterwards the counters, daily counts and trending scores equal what the committed calls logged."""
 
 import collections
@@ -25,11 +26,31 @@ SECONDS = 12
 FAST_DETECTOR = "-c deadlock_timeout=50ms"
 
 
-def element(rng: random.Random, ids: list[str]) -> dict[str, Any]:
-    return {"target_type": "snippet", "target_id": rng.choice(ids), "kind": rng.choice(KINDS),
+RECIPES = """
+CREATE TABLE public.recipes (
+    id bigint PRIMARY KEY, handle text NOT NULL, views bigint NOT NULL DEFAULT 0, copies bigint NOT NULL DEFAULT 0,
+    downloads bigint NOT NULL DEFAULT 0, uses bigint NOT NULL DEFAULT 0, counters_refreshed_at timestamptz
+);
+INSERT INTO public.recipes (id, handle) SELECT g, 'recipe-' || g FROM generate_series(1, 10) AS g;
+GRANT SELECT, UPDATE ON public.recipes TO tally_host_access;
+SELECT tally.register_target_type('recipe', 'public.recipes', key_column => 'id', slug_column => 'handle');
+"""
+
+
+def element(rng: random.Random, ids: list[str], recipes: bool) -> dict[str, Any]:
+    """A snippet event, or once recipes are registered, sometimes a recipe's, its bigint id spelled
+    with leading zeros or spaces as callers may ('007', ' 7'): it counts for recipe 7 all the same."""
+    target = ("snippet", rng.choice(ids))
+    if recipes and rng.random() < 0.3:
+        target = ("recipe", rng.choice(["", "0", "00", " "]) + str(rng.randrange(1, 11)))
+    return {"target_type": target[0], "target_id": target[1], "kind": rng.choice(KINDS),
             "user_id": rng.choice([None, None, *[f"u{i}" for i in range(6)]]),
             "session_id": f"s{rng.randrange(60)}", "ip": f"10.0.{rng.randrange(4)}.{rng.randrange(50)}",
             "user_agent": f"agent {rng.randrange(30)}"}
+
+
+def canonical(e: dict[str, Any]) -> tuple[str, str, str]:
+    return e["target_type"], str(int(e["target_id"])) if e["target_type"] == "recipe" else e["target_id"], e["kind"]
 
 
 @pytest.mark.parametrize("month_end", [False, True], ids=["now", "across midnight at the end of this month"])
@@ -50,7 +71,8 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
 
     ids = [targets() for _ in range(25)]
     stop = threading.Event()
-    logged: collections.Counter[tuple[str, str]] = collections.Counter()
+    logged: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    registered = threading.Event()
     counted = threading.Lock()
     calls = collections.Counter()
     failures: list[BaseException] = []
@@ -60,7 +82,7 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
             for e, outcome in outcomes:
                 calls[outcome] += 1
                 if outcome == "logged":
-                    logged[(e["target_id"], e["kind"])] += 1
+                    logged[canonical(e)] += 1
 
     def in_transaction(conn: psycopg.Connection[Any], rng: random.Random, events: list[dict[str, Any]],
                        send: Callable[[psycopg.Connection[Any], list[dict[str, Any]]], list[str]]) -> None:
@@ -86,12 +108,14 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
     def single(i: int) -> None:
         conn, rng = connect(options=FAST_DETECTOR), random.Random(i)
         while not stop.is_set():
-            in_transaction(conn, rng, [element(rng, ids) for _ in range(rng.choice([1, 1, 3]))], one_by_one)
+            events = [element(rng, ids, registered.is_set()) for _ in range(rng.choice([1, 1, 3]))]
+            in_transaction(conn, rng, events, one_by_one)
 
     def batches(i: int) -> None:
         conn, rng = connect(options=FAST_DETECTOR), random.Random(100 + i)
         while not stop.is_set():
-            in_transaction(conn, rng, [element(rng, ids) for _ in range(rng.randrange(1, 40))], as_batch)
+            events = [element(rng, ids, registered.is_set()) for _ in range(rng.randrange(1, 40))]
+            in_transaction(conn, rng, events, as_batch)
 
     def every(pause: float, work: Any) -> Any:
         def loop(i: int) -> None:
@@ -112,7 +136,13 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
         conn.execute("SELECT * FROM tally.live_counters('snippet', %s)", [rng.sample(ids, 5)]).fetchall()
         conn.execute("SELECT * FROM tally.job_status").fetchall()
 
-    workers = [single, single, single, batches, batches,
+    def register(i: int) -> None:  # a type registered while all the rest runs
+        conn = connect(options=FAST_DETECTOR)
+        time.sleep(SECONDS / 4)
+        conn.execute(RECIPES)
+        registered.set()
+
+    workers = [single, single, single, batches, batches, register,
                every(0.05, lambda c, r: c.execute("SELECT tally.rollup()")),
                every(0.3, lambda c, r: c.execute("SELECT tally.housekeeping()")),
                every(0.3, lambda c, r: c.execute("SELECT tally.forget_user(%s)", [f"u{r.randrange(6)}"])),
@@ -142,17 +172,22 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
         assert scalar(db, "SELECT status FROM tally.rollup()") == "ok"
     assert calls["logged"] > 500 and calls["debounced"] > 0 and calls["rate_limited"] > 0, calls
     assert scalar(db, "SELECT count(*) FROM tally.host_backlog") == 0
-    events = dict(((t, k), n) for t, k, n in db.execute(
-        "SELECT target_id, kind, count(*) FROM tally.events GROUP BY 1, 2"))
-    daily = dict(((t, k), n) for t, k, n in db.execute(
-        "SELECT target_id, kind, sum(count) FROM tally.daily_counts GROUP BY 1, 2"))
+    assert logged.keys() & {("recipe", str(i), k) for i in range(1, 11) for k in KINDS}
+    events = dict(((y, t, k), n) for y, t, k, n in db.execute(
+        "SELECT target_type, target_id, kind, count(*) FROM tally.events GROUP BY 1, 2, 3"))
+    daily = dict(((y, t, k), n) for y, t, k, n in db.execute(
+        "SELECT target_type, target_id, kind, sum(count) FROM tally.daily_counts GROUP BY 1, 2, 3"))
     assert events == daily == dict(logged)
-    expected = {t: {"views": 0, "copies": 0, "downloads": 0, "uses": 0} for t in ids}
-    for (target, kind), n in logged.items():
-        expected[target][COLUMNS[kind]] += n
-    host = {t: {"views": v, "copies": c, "downloads": d, "uses": u} for t, v, c, d, u in db.execute(
-        "SELECT id, views, copies, downloads, uses FROM tally.snippets")}
-    live = {t: {"views": v, "copies": c, "downloads": d, "uses": u} for t, v, c, d, u in db.execute(
-        "SELECT target_id, views, copies, downloads, uses FROM tally.live_counters('snippet', %s)", [ids])}
-    assert host == live == expected
+    for target_type, table, keys in (("snippet", "tally.snippets", ids), ("recipe", "public.recipes", None)):
+        expected = collections.defaultdict(lambda: {"views": 0, "copies": 0, "downloads": 0, "uses": 0})
+        for (y, target, kind), n in logged.items():
+            if y == target_type:
+                expected[target][COLUMNS[kind]] += n
+        host = {str(t): {"views": v, "copies": c, "downloads": d, "uses": u} for t, v, c, d, u in db.execute(
+            f"SELECT id, views, copies, downloads, uses FROM {table}")}
+        live = {t: {"views": v, "copies": c, "downloads": d, "uses": u} for t, v, c, d, u in db.execute(
+            "SELECT target_id, views, copies, downloads, uses FROM tally.live_counters(%s, %s)",
+            [target_type, keys or [str(i) for i in range(1, 11)]])}
+        assert host == live == {t: expected[t] for t in host}, target_type
+        assert set(expected) <= set(host)
     assert_matches_recompute(db, scalar(db, "SELECT (tally.now() AT TIME ZONE 'UTC')::date"))

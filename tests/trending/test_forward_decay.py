@@ -47,10 +47,12 @@ def assert_matches_recompute(db, day: date) -> None:
         assert kept.keys() == expected.keys(), (day, period)
         for key, score in expected.items():
             assert kept[key] == pytest.approx(score, rel=1e-9, abs=0), (day, period, key)
-        ranked = [r[0] for r in db.execute("SELECT target_id FROM tally.trending('snippet', %s, 1000)",
-                                           [f"{period}d"])]
-        order = sorted(expected, key=lambda k: (-float(f"{expected[k]:.11g}"), k.split(":", 1)[1]))
-        assert ranked == [k.split(":", 1)[1] for k in order], (day, period)
+        for target_type in {k.split(":", 1)[0] for k in expected}:
+            ranked = [r[0] for r in db.execute("SELECT target_id FROM tally.trending(%s, %s, 1000)",
+                                               [target_type, f"{period}d"])]
+            order = sorted((k for k in expected if k.startswith(target_type + ":")),
+                           key=lambda k: (-float(f"{expected[k]:.11g}"), k.split(":", 1)[1]))
+            assert ranked == [k.split(":", 1)[1] for k in order], (day, period, target_type)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
