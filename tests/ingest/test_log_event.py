@@ -188,3 +188,26 @@ def test_a_stored_call_runs_no_nested_function_but_the_host_probe(db, targets):
     assert called == [("admit_event", 1), ("log_event", 1), ("probe", 1), ("remember_user_agent", 1)]
     assert db.execute("SELECT first_visit, vouched FROM tally.events").fetchall() == [(True, None)]
     assert scalar(db, "SELECT sum(hits) FROM tally.rate_limit_state") == 4  # two counters, two calls
+
+
+@pytest.mark.parametrize("isolation", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_under_snapshot_isolation_a_counter_changed_since_the_snapshot_raises_40001_and_a_retry_counts_once(
+        db, targets, connect, isolation):
+    # The address's rate-limit counter changes after the caller's snapshot was taken: the upsert cannot
+    # add to a row its snapshot does not see, so the call fails as any write to it would (40001),
+    # storing nothing, and the caller retries its transaction, as that isolation level requires.
+    sid = targets()
+    limit(db, "download", ip_limit=100)
+    assert log(db, "snippet", sid, "download", ip="203.0.113.7") == "logged"
+    app = connect()
+    app.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+    app.execute("SELECT 1")  # the snapshot
+    assert log(db, "snippet", sid, "download", ip="203.0.113.7") == "logged"  # the counter changes
+    with pytest.raises(errors.SerializationFailure):
+        log(app, "snippet", sid, "download", ip="203.0.113.7")
+    app.execute("ROLLBACK")
+    app.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+    assert log(app, "snippet", sid, "download", ip="203.0.113.7") == "logged"
+    app.execute("COMMIT")
+    assert scalar(db, "SELECT count(*) FROM tally.events") == 3
+    assert scalar(db, "SELECT sum(hits) FROM tally.rate_limit_state") == 3
