@@ -3,12 +3,18 @@ DROP FUNCTION IF EXISTS tally.target_rejection(text, text, text);
 
 -- add_counters() returned SETOF text (the tags) before it returned the rows it skipped too (0020); a
 -- changed result type needs the function dropped (tally_owner owns the schema) before it is made again.
+-- set_counters() returned the number of rows it changed before it returned their cache tags.
 DO $$
 BEGIN
     IF pg_catalog.pg_get_function_result(pg_catalog.to_regprocedure(
         'tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint [])'
     )) = 'SETOF text' THEN
         DROP FUNCTION tally_host.add_counters(text, text [], bigint [], bigint [], bigint [], bigint []);
+    END IF;
+    IF pg_catalog.pg_get_function_result(pg_catalog.to_regprocedure(
+        'tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint [])'
+    )) = 'bigint' THEN
+        DROP FUNCTION tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint []);
     END IF;
 END
 $$;
@@ -27,7 +33,7 @@ AS $build$
  *   tally_host.probe_many(target_type, ids, user_ids)  the same for many (log_events), in one query
  *   tally_host.add_counters(target_type, ids, ...)     adds a rollup batch to host counters; cache tags
  *                                                      (rows another transaction holds are skipped)
- *   tally_host.set_counters(target_type, ids, ...)     sets counters absolutely (rebuild_counters)
+ *   tally_host.set_counters(target_type, ids, ...)     sets counters absolutely (rebuild_counters); cache tags
  *   tally_host.targets(target_type)                    every target with slug, listed flag, counters
  *   tally_host.lookup(target_type, ids)                the same for the given canonical ids (trending)
  * Each is SECURITY DEFINER, so a trigger, policy or rule of a host table runs as tally_host_access,
@@ -190,21 +196,25 @@ BEGIN
         );
 
         v_set := v_set || format(
-            E'\n        WHEN %1$L THEN\n            UPDATE ONLY %2$s AS h SET'
-            '\n                views = s.views, copies = s.copies, downloads = s.downloads, uses = s.uses,'
-            '\n                counters_refreshed_at = now()'
-            '\n            FROM ('
-            '\n                SELECT x.%3$I AS key, coalesce(p.views, 0) AS views, coalesce(p.copies, 0) AS copies,'
-            '\n                    coalesce(p.downloads, 0) AS downloads, coalesce(p.uses, 0) AS uses'
-            '\n                FROM ONLY %2$s AS x'
-            '\n                LEFT JOIN unnest(set_counters.ids, set_counters.view_totals, set_counters.copy_totals,'
-            '\n                    set_counters.download_totals, set_counters.use_totals) AS p (id, views, copies, downloads, uses)'
-            '\n                    ON p.id = x.%3$I::text'
-            '\n            ) AS s'
-            '\n            WHERE h.%3$I = s.key AND (h.views, h.copies, h.downloads, h.uses)'
-            '\n                IS DISTINCT FROM (s.views, s.copies, s.downloads, s.uses);'
-            '\n            GET DIAGNOSTICS v_rows = ROW_COUNT;',
-            v_type.target_type, v_type.host_table, v_type.key_column
+            E'\n        WHEN %1$L THEN\n            RETURN QUERY'
+            '\n            WITH changed AS ('
+            '\n                UPDATE ONLY %2$s AS h SET'
+            '\n                    views = s.views, copies = s.copies, downloads = s.downloads, uses = s.uses,'
+            '\n                    counters_refreshed_at = now()'
+            '\n                FROM ('
+            '\n                    SELECT x.%3$I AS key, coalesce(p.views, 0) AS views, coalesce(p.copies, 0) AS copies,'
+            '\n                        coalesce(p.downloads, 0) AS downloads, coalesce(p.uses, 0) AS uses'
+            '\n                    FROM ONLY %2$s AS x'
+            '\n                    LEFT JOIN unnest(set_counters.ids, set_counters.view_totals, set_counters.copy_totals,'
+            '\n                        set_counters.download_totals, set_counters.use_totals) AS p (id, views, copies, downloads, uses)'
+            '\n                        ON p.id = x.%3$I::text'
+            '\n                ) AS s'
+            '\n                WHERE h.%3$I = s.key AND (h.views, h.copies, h.downloads, h.uses)'
+            '\n                    IS DISTINCT FROM (s.views, s.copies, s.downloads, s.uses)'
+            '\n                RETURNING %4$L || h.%5$I::text AS tag'
+            '\n            )'
+            '\n            SELECT c.tag FROM changed AS c;',
+            v_type.target_type, v_type.host_table, v_type.key_column, v_type.target_type || ':', v_type.slug_column
         );
 
         v_targets := v_targets || format(
@@ -254,9 +264,8 @@ BEGIN
     );
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.set_counters(target_type text, ids text [], view_totals bigint [],'
-        ' copy_totals bigint [], download_totals bigint [], use_totals bigint []) RETURNS bigint' || v_header,
-        'VOLATILE', 'DECLARE v_rows pg_catalog.int8 := 0;', v_guard, 'set_counters.target_type', v_set,
-        E'\n    RETURN v_rows;'
+        ' copy_totals bigint [], download_totals bigint [], use_totals bigint []) RETURNS SETOF text' || v_header,
+        'VOLATILE', '', v_guard, 'set_counters.target_type', v_set, ''
     );
     EXECUTE format(
         'CREATE OR REPLACE FUNCTION tally_host.targets(target_type text) RETURNS TABLE (target_id text, slug text,'
@@ -277,7 +286,8 @@ BEGIN
     'Generated: adds a rollup batch to a type''s host counters; returns each row it updated with its cache tag, and '
     'each row another transaction holds locked (skipped) with a NULL tag.';
     COMMENT ON FUNCTION tally_host.set_counters(text, text [], bigint [], bigint [], bigint [], bigint []) IS
-    'Generated: sets a type''s host counters to the given totals (0 for rows not given); returns rows changed.';
+    'Generated: sets a type''s host counters to the given totals (0 for rows not given); returns the cache tag of '
+    'each row it changed.';
     COMMENT ON FUNCTION tally_host.lookup(text, text []) IS
     'Generated: the given targets of a type (canonical ids) with slug, listed flag and counters (for trending()).';
     COMMENT ON FUNCTION tally_host.targets(text) IS

@@ -202,4 +202,9 @@ def test_counters_equal_the_committed_events_when_every_caller_and_job_runs_at_o
             [target_type, keys or [str(i) for i in range(1, 11)]])}
         assert host == live == {t: expected[t] for t in host}, target_type
         assert set(expected) <= set(host)
+        # Every target whose counters moved has its cache tag queued (no consumer acknowledges here).
+        tagged = {t for (t,) in db.execute(
+            f"SELECT h.id::text FROM {table} AS h JOIN tally.revalidation_outbox AS o ON o.tag = %s || h."
+            + ("slug" if target_type == "snippet" else "handle"), [f"{target_type}:"])}
+        assert set(expected) <= tagged, (target_type, set(expected) - tagged)
     assert_matches_recompute(db, scalar(db, "SELECT (tally.now() AT TIME ZONE 'UTC')::date"))

@@ -90,3 +90,21 @@ def test_the_share_of_a_host_row_deleted_meanwhile_is_dropped_not_deferred(db, t
     db.execute("DELETE FROM tally.snippets WHERE id = %s", [target])
     assert rollup(db)[:3] == ("ok", 1, 0)
     assert backlog(db) == []
+
+
+def test_rebuild_counters_queues_the_tag_of_every_row_it_changes_the_backlog_included(db, targets, connect):
+    # rebuild_counters() empties the backlog into the rows' totals: a deferred row's cache must hear of it
+    # as it would have from the rollup that added the share. So must a row the rebuild corrects.
+    held, drifted, right = targets(slug="held"), targets(slug="drifted"), targets(slug="right")
+    for target in (held, drifted, right):
+        log(db, "snippet", target, "copy")
+    holder = hold(connect, held)
+    rollup(db)
+    holder.execute("COMMIT")
+    assert backlog(db) == [(held, 0, 1, 0, 0)]
+    db.execute("UPDATE tally.snippets SET copies = 7 WHERE id = %s", [drifted])
+    db.execute("DELETE FROM tally.revalidation_outbox")
+    assert scalar(db, "SELECT tally.rebuild_counters()") == 2
+    assert counters(db, held) == counters(db, drifted) == counters(db, right) == (0, 1, 0, 0)
+    assert sorted(t for (t,) in db.execute("SELECT tag FROM tally.revalidation_outbox")) == [
+        "snippet:drifted", "snippet:held"]
