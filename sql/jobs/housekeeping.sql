@@ -17,7 +17,7 @@ AS $$
  *     event_retention is; events older than that show no user agent);
  *   - personal data past settings.pii_retention, salts and visitor keys older than yesterday
  *     (tally.clear_personal_data());
- *   - the per-backend discard counters of past days, folded into one row per day and reason;
+ *   - the per-backend discard counters of days before yesterday, folded into one row per day and reason;
  *   - the daily step of the trending windows, should no rollup have run today (unless a rollup is
  *     running: that one does it);
  *   - event partitions ahead (settings.partitions_ahead), and raw partitions wholly older than
@@ -61,10 +61,12 @@ BEGIN
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     v_result := v_result || jsonb_build_object('debounce', v_rows);
 
+    -- Windows that ended a whole window ago: a call begun just before a window ended may still add to
+    -- its counter, and would wait for this transaction had it deleted the row first.
     DELETE FROM tally.rate_limit_state AS r
     WHERE r.ctid = ANY(ARRAY(
         SELECT o.ctid FROM tally.rate_limit_state AS o
-        WHERE o.window_start < v_now - (SELECT max(k.rate_window) FROM tally.kinds AS k)
+        WHERE o.window_start < v_now - 2 * (SELECT max(k.rate_window) FROM tally.kinds AS k)
         FOR UPDATE SKIP LOCKED
     ));
     GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -89,10 +91,12 @@ BEGIN
     v_result := v_result || jsonb_build_object('personal_data', tally.clear_personal_data());
     v_result := v_result || jsonb_build_object('visitor_salts_created', tally.prepare_salts());
 
+    -- Days before yesterday only: a backend whose transaction began before midnight still counts into
+    -- yesterday's row, and must never wait for this transaction (count_discard: no discard waits).
     WITH folded AS (
         DELETE FROM tally.discards AS d
         WHERE d.ctid = ANY(ARRAY(
-            SELECT o.ctid FROM tally.discards AS o WHERE o.day < v_now::date AND o.shard <> 0
+            SELECT o.ctid FROM tally.discards AS o WHERE o.day < v_now::date - 1 AND o.shard <> 0
             FOR UPDATE SKIP LOCKED
         ))
         RETURNING d.day, d.target_type, d.kind, d.reason, d.count

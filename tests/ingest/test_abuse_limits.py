@@ -111,8 +111,28 @@ def test_discard_counters_of_past_days_are_folded_into_one_row(db, targets, cloc
     assert scalar(db, "SELECT count(*) FROM tally.discards") == 3  # one row per backend: no shared lock
     clock(db, "2026-11-20 10:00:00+00")
     db.execute("SELECT tally.housekeeping()")
+    assert scalar(db, "SELECT count(*) FROM tally.discards") == 3  # yesterday's: a call may still count there
+    clock(db, "2026-11-21 10:00:00+00")
+    db.execute("SELECT tally.housekeeping()")
     assert db.execute("SELECT shard, count FROM tally.discards").fetchall() == [(0, 5)]
     assert db.execute("SELECT count FROM tally.discard_log").fetchall() == [(5,)]
+
+
+def test_a_call_begun_before_midnight_never_waits_for_housekeeping_to_count_a_discard(db, targets, clock, connect):
+    # Its backend's discard row of yesterday exists; housekeeping, after midnight, folded past days' rows
+    # into one, holding them until it committed, and the call's next discard waited for it (or failed in
+    # a lock cycle with it: 40P01 from log_event, outside its own deadlock handling).
+    sid = targets()
+    app, keeper = connect(), connect()
+    clock(app, "2026-11-19 23:59:00+00")  # the clock of a transaction begun then
+    assert log(app, "snippet", sid, "view", user_agent="Googlebot/2.1") == "discarded_bot"  # its row of the 19th
+    keeper.execute("BEGIN")
+    clock(keeper, "2026-11-20 00:01:00+00")
+    keeper.execute("SELECT tally.housekeeping()")  # left open
+    app.execute("SET statement_timeout = '5s'")
+    assert log(app, "snippet", sid, "view", user_agent="Googlebot/2.1") == "discarded_bot"
+    keeper.execute("COMMIT")
+    assert scalar(db, "SELECT sum(count) FROM tally.discard_log WHERE reason = 'discarded_bot'") == 2
 
 
 def test_opposite_lock_orders_in_two_transactions_never_raise(db, targets, connect):

@@ -297,8 +297,9 @@ def test_housekeeping_and_a_rollup_making_the_same_salt_never_deadlock(db, conne
 
 
 @pytest.mark.parametrize(("table", "first", "held", "housekeeping"), [
-    # A counter of the window 10:00-10:01, which a transaction begun at 10:00:59 still adds to.
-    ("rate_limit_state", "2026-03-02 10:00:10+00", "2026-03-02 10:00:59+00", "2026-03-02 10:01:30+00"),
+    # A counter of the window 10:00-10:01, which a transaction begun at 10:00:59 still adds to; a window
+    # is pruned once it ended a whole window ago.
+    ("rate_limit_state", "2026-03-02 10:00:10+00", "2026-03-02 10:00:59+00", "2026-03-02 10:02:30+00"),
     # Yesterday's debounce slot, which a view just after midnight re-claims (its window reaches back).
     ("debounce", "2026-03-01 23:35:00+00", "2026-03-02 00:10:00+00", "2026-03-02 00:12:00+00"),
 ])
@@ -322,3 +323,17 @@ def test_housekeeping_skips_rows_an_open_transaction_holds_instead_of_waiting(db
     kept = scalar(db, "SELECT tally.housekeeping()")[table]
     assert scalar(db, f"SELECT count(*) FROM tally.{table}") == before - kept >= 1
     app.commit()
+
+
+def test_housekeeping_keeps_a_rate_limit_window_until_it_ended_a_whole_window_ago(db, targets, clock):
+    # Cron starts housekeeping on the minute, as one-minute windows end: a call begun a moment before
+    # still adds to the window that just ended, and had housekeeping deleted that row first, the call
+    # would wait for housekeeping's transaction to end.
+    limit(db, "download", ip_limit=100)
+    sid = targets()
+    clock(db, "2026-03-02 10:00:59+00")
+    log(db, "snippet", sid, "download", ip="203.0.113.5")
+    for at, left in (("2026-03-02 10:01:00+00", 1), ("2026-03-02 10:01:59+00", 1), ("2026-03-02 10:02:01+00", 0)):
+        clock(db, at)
+        db.execute("SELECT tally.housekeeping()")
+        assert scalar(db, "SELECT count(*) FROM tally.rate_limit_state") == left, at
