@@ -27,7 +27,6 @@ AS $$
  * Returns what it removed or created. SECURITY DEFINER: it writes tables only the owner may touch.
  */
 DECLARE
-    v_rollup_lock constant bigint := 7301887002;  -- tally.rollup()'s
     v_settings tally.settings;
     v_now timestamptz := tally.now();
     v_state tally.rollup_state;
@@ -122,7 +121,7 @@ BEGIN
     -- first thing. Before the partitions: creating one holds tally.events to the end of this
     -- transaction, and ingestion with it, so nothing slow may follow.
     v_result := v_result || jsonb_build_object('trending', CASE
-        WHEN pg_try_advisory_xact_lock(v_rollup_lock) THEN tally.advance_trending()
+        WHEN tally.lock_rollup(wait => false) THEN tally.advance_trending()
         ELSE 'left to the running rollup'
     END);
     v_result := v_result || jsonb_build_object('partitions_created', tally.create_partitions());

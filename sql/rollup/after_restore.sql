@@ -26,7 +26,6 @@ AS $$
  * needs no rights on events.
  */
 DECLARE
-    v_rollup_lock constant bigint := 7301887002;  -- tally.rollup()'s
     v_state tally.rollup_state;
     v_self xid8;
     v_snapshot pg_snapshot;
@@ -47,7 +46,7 @@ BEGIN
             RETURN 0;
         END IF;
         EXIT WHEN v_pass = 2;
-        PERFORM pg_advisory_xact_lock(v_rollup_lock);
+        PERFORM tally.lock_rollup();
         LOCK TABLE tally.events IN EXCLUSIVE MODE;
     END LOOP;
     v_below := pg_snapshot_xmin(v_snapshot)::text::bigint;

@@ -18,11 +18,10 @@ AS $$
  * counters were right.
  */
 DECLARE
-    v_lock constant bigint := 7301887002;
     v_type tally.target_types;
     v_tags text [] := '{}';
 BEGIN
-    PERFORM pg_advisory_xact_lock(v_lock);
+    PERFORM tally.lock_rollup();
     DELETE FROM tally.host_backlog;
     -- Host rows are set by tally_host.set_counters(), as tally_host_access (see build_host_access).
     FOR v_type IN SELECT * FROM tally.target_types AS t ORDER BY t.target_type LOOP

@@ -51,7 +51,6 @@ AS $rollup$
  * adds the backlog to its batch's counters until they go through (then their tags are queued).
  */
 DECLARE
-    v_lock constant bigint := 7301887002;
     v_run tally.rollup_runs;
     v_started timestamptz := clock_timestamp();
     v_previous pg_snapshot;
@@ -65,7 +64,7 @@ DECLARE
     v_shares tally.trending_scores [];
     v_backlog tally.host_backlog [];
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(v_lock) THEN
+    IF NOT tally.lock_rollup(wait => false) THEN
         INSERT INTO tally.rollup_runs (started_at, finished_at, status)
         VALUES (v_started, clock_timestamp(), 'skipped')
         RETURNING * INTO v_run;

@@ -15,7 +15,7 @@ AS $$
  * meanwhile would be left out of the code: outside READ COMMITTED this raises 0A000.
  */
 DECLARE
-    v_lock constant bigint := 7301887003;  -- 7301887001: tally migrate; 7301887002: the rollup
+    v_lock constant bigint := 7301887003;  -- the others: see tally.lock_rollup
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION USING

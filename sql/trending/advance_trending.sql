@@ -21,12 +21,11 @@ AS $$
  * transaction; so do housekeeping and refresh_trending().
  */
 DECLARE
-    v_lock constant bigint := 7301887002;
     v_today date := (tally.now() AT TIME ZONE 'UTC')::date;
     v_state tally.trending_state;
     v_half_life interval;
 BEGIN
-    PERFORM pg_advisory_xact_lock(v_lock);
+    PERFORM tally.lock_rollup();
     SELECT * INTO v_state FROM tally.trending_state AS s FOR UPDATE;
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
     IF v_state IS NULL OR v_state.half_life <> v_half_life OR v_state.weights <> tally.trending_weights()

@@ -18,13 +18,12 @@ AS $$
  * Returns the number of score rows (targets). SECURITY DEFINER: tally_admin may call it.
  */
 DECLARE
-    v_lock constant bigint := 7301887002;
     v_today date := (tally.now() AT TIME ZONE 'UTC')::date;
     v_epoch date := v_today - 29;
     v_half_life interval;
     v_rows bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(v_lock);
+    PERFORM tally.lock_rollup();
     SELECT s.trending_half_life INTO v_half_life FROM tally.settings AS s;
 
     DELETE FROM tally.trending_scores;
