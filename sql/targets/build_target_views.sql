@@ -13,13 +13,22 @@ AS $build$
  *   - tally.trending_7d / tally.trending_30d: views of the trending scores of listed targets;
  * then re-applies the grants (tally.apply_grants()), since a rebuilt view has none.
  * Host rows are read only through tally_host.targets(), which runs as tally_host_access.
- * Called by register_target_type() and whenever this file is re-applied. SECURITY DEFINER so that
- * what it creates is always owned by tally_owner, whoever registers a type.
+ * The views are replaced (CREATE OR REPLACE), never dropped: a view or function an application or a
+ * DBA built on them, and their grants, survive a registration (DROP VIEW refused with 2BP01, and so
+ * failed every registration and every migrate that re-applied this file). Their columns stay as
+ * they are; a release that changes them drops the views itself first.
+ * Replacing a view takes ACCESS EXCLUSIVE on it, and a lock request that waits holds up every later
+ * reader behind it: so each attempt waits at most 50 ms for the views' readers and gives back what
+ * it got; 10 attempts, 0.5 s apart, then 55P03 with nothing changed (a query left running on one of
+ * the views for seconds). Called by register_target_type() and whenever this file is re-applied.
+ * SECURITY DEFINER so that what it creates is always owned by tally_owner, whoever registers a type.
  */
 DECLARE
     v_targets text[] := '{}';
     v_union text;
     v_days integer;
+    v_views text[];
+    v_saved text := current_setting('lock_timeout');
 BEGIN
     -- First, as it takes the registry lock (to the end of the transaction) before it reads anything.
     PERFORM tally.build_host_access();
@@ -38,9 +47,8 @@ BEGIN
         ' 0::bigint AS views, 0::bigint AS copies, 0::bigint AS downloads, 0::bigint AS uses WHERE false'
     );
 
-    EXECUTE 'DROP VIEW IF EXISTS tally.counters_live';
-    EXECUTE format($view$
-CREATE VIEW tally.counters_live AS
+    v_views := ARRAY[format($view$
+CREATE OR REPLACE VIEW tally.counters_live AS
 SELECT
     t.target_type,
     t.target_id,
@@ -68,25 +76,12 @@ LEFT JOIN (
     WHERE e.txid >= s.rolled_up_below AND NOT tally.counted(e.txid, s.snapshot)
     GROUP BY e.target_type, e.target_id
 ) AS p ON p.target_type = t.target_type AND p.target_id = t.target_id
-$view$, v_union);
-    COMMENT ON VIEW tally.counters_live IS
-    'Counters of every target plus the events logged but not yet rolled up (pending). Exact at the instant of the query.';
-    -- Views made again lose their column comments: given here, with the views.
-    COMMENT ON COLUMN tally.counters_live.target_type IS 'Registered target type.';
-    COMMENT ON COLUMN tally.counters_live.target_id IS 'The host row''s key, as canonical text.';
-    COMMENT ON COLUMN tally.counters_live.slug IS 'The host row''s slug.';
-    COMMENT ON COLUMN tally.counters_live.views IS 'Host counter plus views not yet in it (tally.host_backlog) or not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.copies IS 'Host counter plus copies not yet in it or not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.downloads IS 'Host counter plus downloads not yet in it or not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.uses IS 'Host counter plus uses not yet in it or not yet rolled up.';
-    COMMENT ON COLUMN tally.counters_live.pending IS 'Events committed but not yet rolled up, all kinds.';
-
+$view$, v_union)];
     -- The trending lists as relations a DBA can query: views over the scores the rollup keeps (they
     -- need no refresh), listed targets only, score backward-decayed to the windows' day.
     FOREACH v_days IN ARRAY ARRAY[7, 30] LOOP
-        EXECUTE format('DROP VIEW IF EXISTS tally.%I', 'trending_' || v_days || 'd');
-        EXECUTE format($tv$
-CREATE VIEW tally.%1$I AS
+        v_views := v_views || format($tv$
+CREATE OR REPLACE VIEW tally.%1$I AS
 SELECT
     t.target_type,
     t.target_id,
@@ -103,6 +98,41 @@ CROSS JOIN tally.trending_state AS st
 INNER JOIN (%3$s) AS t ON t.target_type = ts.target_type AND t.target_id = ts.target_id
 WHERE ts.events_%2$s > 0 AND t.listed
 $tv$, 'trending_' || v_days || 'd', v_days || 'd', v_union);
+    END LOOP;
+    FOR v_attempt IN 1 .. 10 LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', '50ms', true);
+            FOR v_i IN 1 .. cardinality(v_views) LOOP
+                EXECUTE v_views[v_i];
+            END LOOP;
+            PERFORM set_config('lock_timeout', v_saved, true);
+            EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+            -- The subtransaction gave back the locks it got and restored lock_timeout.
+            IF v_attempt = 10 THEN
+                RAISE EXCEPTION USING
+                    ERRCODE = '55P03',
+                    MESSAGE = 'tally.counters_live or a trending view stayed in use; nothing was changed',
+                    DETAIL = 'Replacing a view waits for the queries reading it, and every new reader would wait behind it.',
+                    HINT = 'retry, or end the long query on tally.counters_live, tally.trending_7d or tally.trending_30d';
+            END IF;
+            PERFORM pg_sleep(0.5);
+        END;
+    END LOOP;
+
+    COMMENT ON VIEW tally.counters_live IS
+    'Counters of every target plus the events logged but not yet rolled up (pending). Exact at the instant of the query.';
+    -- Set on every rebuild: a first install creates the views, and an older one made them again.
+    COMMENT ON COLUMN tally.counters_live.target_type IS 'Registered target type.';
+    COMMENT ON COLUMN tally.counters_live.target_id IS 'The host row''s key, as canonical text.';
+    COMMENT ON COLUMN tally.counters_live.slug IS 'The host row''s slug.';
+    COMMENT ON COLUMN tally.counters_live.views IS 'Host counter plus views not yet in it (tally.host_backlog) or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.copies IS 'Host counter plus copies not yet in it or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.downloads IS 'Host counter plus downloads not yet in it or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.uses IS 'Host counter plus uses not yet in it or not yet rolled up.';
+    COMMENT ON COLUMN tally.counters_live.pending IS 'Events committed but not yet rolled up, all kinds.';
+
+    FOREACH v_days IN ARRAY ARRAY[7, 30] LOOP
         EXECUTE format(
             'COMMENT ON VIEW tally.%I IS %L', 'trending_' || v_days || 'd',
             format('Listed targets with activity in the last %s UTC days (today included) as of the last rollup, '

@@ -202,3 +202,56 @@ def test_a_table_registered_under_one_type_is_refused_under_another(db):
     assert raised.value.diag.message_primary == "app.recipes is registered already, as target type 'recipe'"
     assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE host_table = 'app.recipes'::regclass") == 1
     register(db)  # the same type again: an update, as before
+
+
+def test_views_built_on_counters_live_and_trending_survive_registering_a_type(db):
+    # Registering rebuilt the views with DROP VIEW, which refused (2BP01) once anything depended on them:
+    # every registration and every migrate re-applying the registry's code failed.
+    db.execute("CREATE SCHEMA reports; "
+               "CREATE VIEW reports.busiest AS SELECT target_type, target_id, views FROM tally.counters_live; "
+               "CREATE VIEW reports.hot AS SELECT target_type, target_id, score FROM tally.trending_7d")
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    register(db)
+    assert log(db, "recipe", "1", "view", session_id="s") == "logged"
+    db.execute("SELECT tally.rollup()")
+    assert db.execute("SELECT target_id, views FROM reports.busiest WHERE target_type = 'recipe' "
+                      "ORDER BY target_id").fetchall() == [("1", 1), ("2", 0)]
+    assert db.execute("SELECT target_id FROM reports.hot WHERE target_type = 'recipe'").fetchall() == [("1",)]
+    db.execute("SELECT tally.build_target_views()")  # as a migrate re-applying the file does
+    assert scalar(db, "SELECT count(*) FROM reports.busiest WHERE target_type = 'recipe'") == 2
+
+
+def test_registering_never_queues_readers_of_the_views_behind_a_long_query(db, connect):
+    # Replacing a view takes ACCESS EXCLUSIVE: a request queued behind a long reader held up every new
+    # reader of counters_live until that query ended. Now it waits at most 50 ms at a time, then 55P03.
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    long_reader, registrar, reader = connect(), connect(), connect()
+    long_reader.autocommit = False
+    long_reader.execute("SELECT count(*) FROM tally.counters_live")  # holds its lock to the end
+    reader.execute("SET lock_timeout = '1s'")
+    outcome: list[object] = []
+
+    def _register() -> None:
+        try:
+            register(registrar)
+            outcome.append("registered")
+        except psycopg.Error as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=_register)
+    thread.start()
+    reads = 0
+    while thread.is_alive():
+        reader.execute("SELECT count(*) FROM tally.counters_live")  # 55P03 if queued for 1 s
+        reads += 1
+    thread.join()
+    assert reads > 10
+    assert len(outcome) == 1 and isinstance(outcome[0], errors.LockNotAvailable)
+    assert outcome[0].diag.message_primary == ("tally.counters_live or a trending view stayed in use; "
+                                               "nothing was changed")
+    assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'recipe'") == 0
+    long_reader.rollback()
+    register(registrar)
+    assert scalar(db, "SELECT count(*) FROM tally.counters_live WHERE target_type = 'recipe'") == 2
