@@ -18,9 +18,9 @@ AS $build$
  * failed every registration and every migrate that re-applied this file). Their columns stay as
  * they are; a release that changes them drops the views itself first.
  * Replacing a view takes ACCESS EXCLUSIVE on it, and a lock request that waits holds up every later
- * reader behind it: so each attempt waits at most 50 ms for the views' readers and gives back what
- * it got; 10 attempts, 0.5 s apart, then 55P03 with nothing changed (a query left running on one of
- * the views for seconds). Called by register_target_type() and whenever this file is re-applied.
+ * reader behind it: so the replacements wait at most 50 ms at a time for the views' readers
+ * (tally.execute_briefly), then raise 55P03 with nothing changed (a query left running on one of the
+ * views for about 5 s). Called by register_target_type() and whenever this file is re-applied.
  * SECURITY DEFINER so that what it creates is always owned by tally_owner, whoever registers a type.
  */
 DECLARE
@@ -28,7 +28,6 @@ DECLARE
     v_union text;
     v_days integer;
     v_views text[];
-    v_saved text := current_setting('lock_timeout');
 BEGIN
     -- First, as it takes the registry lock (to the end of the transaction) before it reads anything.
     PERFORM tally.build_host_access();
@@ -99,26 +98,13 @@ INNER JOIN (%3$s) AS t ON t.target_type = ts.target_type AND t.target_id = ts.ta
 WHERE ts.events_%2$s > 0 AND t.listed
 $tv$, 'trending_' || v_days || 'd', v_days || 'd', v_union);
     END LOOP;
-    FOR v_attempt IN 1 .. 10 LOOP
-        BEGIN
-            PERFORM set_config('lock_timeout', '50ms', true);
-            FOR v_i IN 1 .. cardinality(v_views) LOOP
-                EXECUTE v_views[v_i];
-            END LOOP;
-            PERFORM set_config('lock_timeout', v_saved, true);
-            EXIT;
-        EXCEPTION WHEN lock_not_available THEN
-            -- The subtransaction gave back the locks it got and restored lock_timeout.
-            IF v_attempt = 10 THEN
-                RAISE EXCEPTION USING
-                    ERRCODE = '55P03',
-                    MESSAGE = 'tally.counters_live or a trending view stayed in use; nothing was changed',
-                    DETAIL = 'Replacing a view waits for the queries reading it, and every new reader would wait behind it.',
-                    HINT = 'retry, or end the long query on tally.counters_live, tally.trending_7d or tally.trending_30d';
-            END IF;
-            PERFORM pg_sleep(0.5);
-        END;
-    END LOOP;
+    IF NOT tally.execute_briefly(v_views) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '55P03',
+            MESSAGE = 'tally.counters_live or a trending view stayed in use; nothing was changed',
+            DETAIL = 'Replacing a view waits for the queries reading it, and every new reader would wait behind it.',
+            HINT = 'retry, or end the long query on tally.counters_live, tally.trending_7d or tally.trending_30d';
+    END IF;
 
     COMMENT ON VIEW tally.counters_live IS
     'Counters of every target plus the events logged but not yet rolled up (pending). Exact at the instant of the query.';
