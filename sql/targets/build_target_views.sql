@@ -18,16 +18,19 @@ AS $build$
  * failed every registration and every migrate that re-applied this file). Their columns stay as
  * they are; a release that changes them drops the views itself first.
  * Replacing a view takes ACCESS EXCLUSIVE on it, and a lock request that waits holds up every later
- * reader behind it: so the replacements wait at most 50 ms at a time for the views' readers
- * (tally.execute_briefly), then raise 55P03 with nothing changed (a query left running on one of the
- * views for about 5 s). Called by register_target_type() and whenever this file is re-applied.
+ * reader behind it: so a view is made again only if its statement changed (tally.generated_views;
+ * registering a type registered already changes none), and the replacements wait at most 50 ms at a
+ * time for the views' readers (tally.execute_briefly), then raise 55P03 with nothing changed (a query
+ * left running on one of the views for about 5 s). Called by register_target_type() and whenever this file is re-applied.
  * SECURITY DEFINER so that what it creates is always owned by tally_owner, whoever registers a type.
  */
 DECLARE
     v_targets text[] := '{}';
     v_union text;
     v_days integer;
+    v_names name[] := ARRAY['counters_live'];
     v_views text[];
+    v_changed text[];
 BEGIN
     -- First, as it takes the registry lock (to the end of the transaction) before it reads anything.
     PERFORM tally.build_host_access();
@@ -79,6 +82,7 @@ $view$, v_union)];
     -- The trending lists as relations a DBA can query: views over the scores the rollup keeps (they
     -- need no refresh), listed targets only, score backward-decayed to the windows' day.
     FOREACH v_days IN ARRAY ARRAY[7, 30] LOOP
+        v_names := v_names || ('trending_' || v_days || 'd')::name;
         v_views := v_views || format($tv$
 CREATE OR REPLACE VIEW tally.%1$I AS
 SELECT
@@ -98,12 +102,23 @@ INNER JOIN (%3$s) AS t ON t.target_type = ts.target_type AND t.target_id = ts.ta
 WHERE ts.events_%2$s > 0 AND t.listed
 $tv$, 'trending_' || v_days || 'd', v_days || 'd', v_union);
     END LOOP;
-    IF NOT tally.execute_briefly(v_views) THEN
-        RAISE EXCEPTION USING
-            ERRCODE = '55P03',
-            MESSAGE = 'tally.counters_live or a trending view stayed in use; nothing was changed',
-            DETAIL = 'Replacing a view waits for the queries reading it, and every new reader would wait behind it.',
-            HINT = 'retry, or end the long query on tally.counters_live, tally.trending_7d or tally.trending_30d';
+    -- Only a view whose statement changed (or that is missing) is made again.
+    SELECT array_agg(v.source ORDER BY v.ord) INTO v_changed
+    FROM unnest(v_names, v_views) WITH ORDINALITY AS v (name, source, ord)
+    LEFT JOIN tally.generated_views AS g ON g.name = v.name
+    WHERE g.source IS DISTINCT FROM v.source OR to_regclass(format('tally.%I', v.name)) IS NULL;
+    IF cardinality(v_changed) > 0 THEN
+        IF NOT tally.execute_briefly(v_changed) THEN
+            RAISE EXCEPTION USING
+                ERRCODE = '55P03',
+                MESSAGE = 'tally.counters_live or a trending view stayed in use; nothing was changed',
+                DETAIL = 'Replacing a view waits for the queries reading it, and every new reader would wait behind it.',
+                HINT = 'retry, or end the long query on tally.counters_live, tally.trending_7d or tally.trending_30d';
+        END IF;
+        INSERT INTO tally.generated_views AS g (name, source)
+        SELECT v.name, v.source FROM unnest(v_names, v_views) AS v (name, source)
+        ON CONFLICT (name) DO UPDATE SET source = excluded.source, made_at = now()
+        WHERE g.source IS DISTINCT FROM excluded.source;
     END IF;
 
     COMMENT ON VIEW tally.counters_live IS
