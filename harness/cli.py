@@ -134,12 +134,15 @@ def psql(dsn: DsnOption = None) -> None:
 def migrate_command(
     dsn: DsnOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would run, change nothing")] = False,
+    lock_timeout: Annotated[int | None, typer.Option(
+        "--lock-timeout", help="wait at most this many ms for any lock (another migrator's too); a file that "
+        "times out is rolled back and the run stops (55P03): run it again later")] = None,
 ) -> None:
     """Apply pending migrations, then changed sql/ definitions."""
     if uses_local_cluster(dsn):
         Cluster.default().up()
     try:
-        plan = migrate(resolve_dsn(dsn), dry_run=dry_run)
+        plan = migrate(resolve_dsn(dsn), dry_run=dry_run, lock_timeout_ms=lock_timeout)
     except MigrationError as exc:
         console.print(f"[red]migration refused:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from exc

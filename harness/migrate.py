@@ -215,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.migrate", description=main.__doc__)
     parser.add_argument("--dsn", required=True, help="libpq connection string")
     parser.add_argument("--dry-run", action="store_true", help="list what would run, change nothing")
+    parser.add_argument("--lock-timeout", type=int, metavar="MS", help="wait at most this long for any lock")
     args = parser.parse_args(argv)
     try:
-        plan = migrate(args.dsn, dry_run=args.dry_run)
+        plan = migrate(args.dsn, dry_run=args.dry_run, lock_timeout_ms=args.lock_timeout)
     except MigrationError as exc:
         print(f"migration refused: {exc}")
         return 1

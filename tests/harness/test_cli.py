@@ -179,3 +179,19 @@ def test_tags_are_posted_as_json_to_an_http_endpoint(db, dsn, targets):
         server.shutdown()
     assert result.returncode == 0, result.stderr
     assert received == [{"tags": ["snippet:posted"]}]
+
+
+def test_migrate_with_a_lock_timeout_stops_instead_of_queueing_behind_a_lock(dsn, db, connect):
+    # A migration that queues for a lock holds up everyone who wants that table after it (ingestion,
+    # for tally.events); --lock-timeout makes the run stop instead, in one line, with nothing of the file kept.
+    holder = connect()
+    holder.autocommit = False
+    holder.execute("LOCK TABLE tally.visitor_salts IN ACCESS EXCLUSIVE MODE")  # ensure_salts.sql writes it
+    started = time.monotonic()
+    result = tally("migrate", "--dsn", dsn, "--lock-timeout", "200")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout.strip().splitlines() == [
+        "migration refused: privacy/ensure_salts.sql: 55P03: canceling statement due to lock timeout"]
+    holder.rollback()
+    assert tally("migrate", "--dsn", dsn, "--lock-timeout", "200").returncode == 0
