@@ -41,6 +41,24 @@ def refusal(db, setup, table="app.recipes"):
     return raised.value
 
 
+def recipes_and_dishes(db):
+    """Two tables of the same shape, each with its grants; neither registered yet."""
+    db.execute(RECIPES)
+    db.execute(GRANTS)
+    db.execute("CREATE TABLE app.dishes (LIKE app.recipes INCLUDING ALL); "
+               "INSERT INTO app.dishes SELECT * FROM app.recipes")
+    db.execute(GRANTS.replace("app.recipes", "app.dishes"))
+
+
+def register_dish(conn, outcome):
+    """Registers app.dishes as 'dish' on conn; appends 'registered' or the error raised to outcome."""
+    try:
+        conn.execute("SELECT tally.register_target_type('dish', 'app.dishes', slug_column => 'handle')")
+        outcome.append("registered")
+    except psycopg.Error as exc:
+        outcome.append(exc)
+
+
 def test_registered_table_is_validated_counted_and_trending(db):
     db.execute(RECIPES)
     db.execute(GRANTS)
@@ -142,24 +160,12 @@ def test_refusals_leave_the_registry_unchanged(db):
 def test_concurrent_registrations_take_turns_and_the_code_knows_every_type(db, connect):
     # Application instances that each register their types as they start: before the registry lock,
     # the second one failed with XX000 'tuple concurrently updated' (both replaced the same functions).
-    db.execute(RECIPES)
-    db.execute(GRANTS)
-    db.execute("CREATE TABLE app.dishes (LIKE app.recipes INCLUDING ALL); "
-               "INSERT INTO app.dishes SELECT * FROM app.recipes")
-    db.execute(GRANTS.replace("app.recipes", "app.dishes"))
+    recipes_and_dishes(db)
     first, second = connect(), connect()
     first.autocommit = False
     register(first)  # its transaction holds the rebuilt code, uncommitted
     outcome: list[object] = []
-
-    def _second() -> None:
-        try:
-            second.execute("SELECT tally.register_target_type('dish', 'app.dishes', slug_column => 'handle')")
-            outcome.append("registered")
-        except psycopg.Error as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=_second)
+    thread = threading.Thread(target=register_dish, args=(second, outcome))
     thread.start()
     wait_until_blocked(db, second.info.backend_pid)
     first.commit()
@@ -227,11 +233,7 @@ def test_registering_never_queues_readers_of_the_views_behind_a_long_query(db, c
     # reader of counters_live until that query ended. Now it waits at most 50 ms at a time, then 55P03;
     # and registering a type registered already (every application instance, as it starts) replaces
     # no view at all, so it goes through at once.
-    db.execute(RECIPES)
-    db.execute(GRANTS)
-    db.execute("CREATE TABLE app.dishes (LIKE app.recipes INCLUDING ALL); "
-               "INSERT INTO app.dishes SELECT * FROM app.recipes")
-    db.execute(GRANTS.replace("app.recipes", "app.dishes"))
+    recipes_and_dishes(db)
     register(db)
     long_reader, registrar, reader = connect(), connect(), connect()
     long_reader.autocommit = False
@@ -240,15 +242,7 @@ def test_registering_never_queues_readers_of_the_views_behind_a_long_query(db, c
     registrar.execute("SET lock_timeout = '1s'")
     register(registrar)  # the same type again: nothing to replace, no wait
     outcome: list[object] = []
-
-    def _register_another() -> None:
-        try:
-            registrar.execute("SELECT tally.register_target_type('dish', 'app.dishes', slug_column => 'handle')")
-            outcome.append("registered")
-        except psycopg.Error as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=_register_another)
+    thread = threading.Thread(target=register_dish, args=(registrar, outcome))
     thread.start()
     reads = 0
     while thread.is_alive():
@@ -262,6 +256,6 @@ def test_registering_never_queues_readers_of_the_views_behind_a_long_query(db, c
     assert scalar(db, "SELECT count(*) FROM tally.target_types WHERE target_type = 'dish'") == 0
     assert scalar(registrar, "SHOW lock_timeout") == "1s"
     long_reader.rollback()
-    _register_another()
+    register_dish(registrar, outcome)
     assert outcome[-1] == "registered"
     assert scalar(db, "SELECT count(*) FROM tally.counters_live WHERE target_type = 'dish'") == 2
