@@ -9,11 +9,12 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 
-from bench.pgbench import pgbench
+from bench.pgbench import interleaved, pgbench
 from bench.scenarios import (
     ADDRESS,
     BARE_INSERT_SCRIPT,
@@ -98,23 +99,29 @@ def _spread(script: str) -> str:
     return script.replace(":target", SPREAD_TARGET)
 
 
-def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> float:
-    with trigger_disabled(conn):
-        return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=scale.seconds,
-                       synchronous_commit=sync)
+def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> Callable[[int], float]:
+    """Calls (rows) per second of the bare single-row INSERT, for interleaved()."""
+    def run(seconds: int) -> float:
+        with trigger_disabled(conn):
+            return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=seconds,
+                           synchronous_commit=sync)
+    return run
 
 
-def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, size: int, sync: bool) -> float:
-    """Events per second of BATCH_FLOOR_SCRIPT at size events per statement."""
-    with trigger_disabled(conn):
-        return size * pgbench(dsn, _script(BATCH_FLOOR_SCRIPT, size=size), clients=scale.clients, seconds=scale.seconds,
-                              synchronous_commit=sync)
+def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, size: int, sync: bool) -> Callable[[int], float]:
+    """Events per second of BATCH_FLOOR_SCRIPT at size events per statement, for interleaved()."""
+    def run(seconds: int) -> float:
+        with trigger_disabled(conn):
+            return size * pgbench(dsn, _script(BATCH_FLOOR_SCRIPT, size=size), clients=scale.clients, seconds=seconds,
+                                  synchronous_commit=sync)
+    return run
 
 
-def _batches(dsn: str, scale: Scale, size: int, sync: bool) -> float:
-    """Events per second of log_events at size events per call."""
+def _batches(dsn: str, scale: Scale, size: int, sync: bool) -> Callable[[int], float]:
+    """Events per second of log_events at size events per call, for interleaved()."""
     script = _script(BATCH_SCRIPT, size=size)
-    return size * pgbench(dsn, script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
+    return lambda seconds: size * pgbench(dsn, script, clients=scale.clients, seconds=seconds,
+                                          synchronous_commit=sync)
 
 
 def _element(rng: random.Random) -> dict[str, Any]:
@@ -163,13 +170,18 @@ def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[R
     targets = {(100, True): 2.5, (100, False): 1.0, (1000, True): 3.0, (1000, False): 1.3}
     for sync in (True, False):
         label = "on" if sync else "off"
-        bare = _bare(conn, dsn, scale, sync)
+        runs = {"bare": _bare(conn, dsn, scale, sync)}
         for size in (100, 1000):
-            floor = _floor(conn, dsn, scale, size, sync)
+            runs[f"floor {size}"] = _floor(conn, dsn, scale, size, sync)
+            runs[f"batches {size}"] = _batches(dsn, scale, size, sync)
+        rates = interleaved(runs, scale.seconds)
+        bare = rates["bare"]
+        for size in (100, 1000):
+            floor = rates[f"floor {size}"]
             results.append(ratio_result(
                 "P1b batches", f"floor: the three writes alone, {size} per statement, no guard, sync {label}",
                 floor, bare, "events/s", "report", lambda _: True, "baseline: bare single-row INSERT"))
-            events = _batches(dsn, scale, size, sync)
+            events = rates[f"batches {size}"]
             bound = targets[(size, sync)]
             results.append(ratio_result(
                 "P1b batches", f"log_events, {size} per call, events/s, {scale.clients} clients, sync {label}",
@@ -194,18 +206,24 @@ GUARDS: list[tuple[str, str | None, str | None]] = [
 RESET = "UPDATE tally.kinds SET ip_limit = 300, user_limit = 300, debounce = '30 minutes' WHERE kind = 'view'"
 
 
-def _guard_run(dsn: str, scale: Scale, field: str | None) -> tuple[float, float]:
-    """log_event calls/s and log_events x100 events/s, synchronous_commit off."""
-    calls = pgbench(dsn, _script(SINGLE_SCRIPT, field), clients=scale.clients, seconds=scale.seconds,
-                    synchronous_commit=False)
-    events = 100 * pgbench(dsn, _script(BATCH_SCRIPT, field), clients=scale.clients, seconds=scale.seconds,
-                           synchronous_commit=False)
-    return calls, events
+def _guard_run(conn: psycopg.Connection[Any], dsn: str, scale: Scale, setup: str | None, field: str | None,
+               batch: bool) -> Callable[[int], float]:
+    """log_event calls/s, or log_events x100 events/s, sync off, with setup applied for the run, for interleaved()."""
+    script, size = (_script(BATCH_SCRIPT, field), 100) if batch else (_script(SINGLE_SCRIPT, field), 1)
+
+    def run(seconds: int) -> float:
+        if setup:
+            conn.execute(setup)
+        try:
+            return size * pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=False)
+        finally:
+            conn.execute(RESET)
+    return run
 
 
 def p1g_guards(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
-    """Each guard removed, measured right after a run with every guard: each ratio is to its own pair's
-    baseline (a single baseline at the start moved the ratios by more than most guards cost)."""
+    """Each guard removed, interleaved with runs with every guard: each ratio is to its own pair's baseline
+    (a single baseline at the start moved the ratios by more than most guards cost)."""
     seed_targets(conn, 1000)
     seed_agents(conn)
     warm_up(dsn, _script(SINGLE_SCRIPT), scale)
@@ -213,18 +231,17 @@ def p1g_guards(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Re
     shipped: list[tuple[float, float]] = []
     results = []
     for name, setup, field in GUARDS:
-        full_single, full_batch = _guard_run(dsn, scale, None)
-        shipped.append((full_single, full_batch))
-        if setup:
-            conn.execute(setup)
-        try:
-            calls, events = _guard_run(dsn, scale, field)
-        finally:
-            conn.execute(RESET)
-        results.append(ratio_result("P1g guard costs", f"log_event, {name}", calls, full_single, "calls/s",
-                                    "report", lambda _: True, "ratio: to every guard, the run before; sync off"))
-        results.append(ratio_result("P1g guard costs", f"log_events x100, {name}", events, full_batch, "events/s",
-                                    "report", lambda _: True, "ratio: to every guard, the run before; sync off"))
+        single = interleaved({"full": _guard_run(conn, dsn, scale, None, None, batch=False),
+                              "without": _guard_run(conn, dsn, scale, setup, field, batch=False)}, scale.seconds)
+        batch = interleaved({"full": _guard_run(conn, dsn, scale, None, None, batch=True),
+                             "without": _guard_run(conn, dsn, scale, setup, field, batch=True)}, scale.seconds)
+        shipped.append((single["full"], batch["full"]))
+        results.append(ratio_result("P1g guard costs", f"log_event, {name}", single["without"], single["full"],
+                                    "calls/s", "report", lambda _: True,
+                                    "ratio: to every guard, runs interleaved; sync off"))
+        results.append(ratio_result("P1g guard costs", f"log_events x100, {name}", batch["without"], batch["full"],
+                                    "events/s", "report", lambda _: True,
+                                    "ratio: to every guard, runs interleaved; sync off"))
     baselines = []
     for label, index, unit in (("log_event", 0, "calls/s"), ("log_events x100", 1, "events/s")):
         values = [pair[index] for pair in shipped]
@@ -232,7 +249,7 @@ def p1g_guards(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Re
                                 statistics.median(values), None, unit, None, "report", None,
                                 f"{len(values)} runs: {min(values):,.0f}-{max(values):,.0f}"))
     results = baselines + results
-    bare = _bare(conn, dsn, scale, sync=False)
+    bare = _bare(conn, dsn, scale, sync=False)(scale.seconds)
     results.append(Result("P1g guard costs", "bare single-row INSERT (no guard at all)", bare, None, "rows/s",
                           None, "report", None, f"{KNOWN_AGENTS:,} known user agents"))
     return results

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from bench.pgbench import pgbench
+from bench.pgbench import interleaved, pgbench
 
 UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
       "Chrome/131.0.0.0 Safari/537.36")
@@ -176,6 +176,17 @@ def _scripts(conn: psycopg.Connection[Any], spread: bool) -> tuple[str, str]:
     return LOG_EVENT_SCRIPT.replace(":target", target), BARE_INSERT_SCRIPT.replace(":target", target)
 
 
+def _run(dsn: str, script: str, scale: Scale, sync: bool, conn: psycopg.Connection[Any] | None = None
+         ) -> Callable[[int], float]:
+    """A pgbench run of script for interleaved(); with conn, with the events' trigger disabled (baselines)."""
+    def run(seconds: int) -> float:
+        if conn is None:
+            return pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
+        with trigger_disabled(conn):
+            return pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
+    return run
+
+
 def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Result]:
     seed_targets(conn, 1000)
     log_script, bare_script = _scripts(conn, spread=True)
@@ -183,10 +194,12 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
     warm_up(dsn, log_script, scale)
     results = []
     for sync in (True, False):
-        calls = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
-        with trigger_disabled(conn):
-            bare = pgbench(dsn, bare_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
-            floor = pgbench(dsn, floor_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
+        rates = interleaved({
+            "calls": _run(dsn, log_script, scale, sync),
+            "bare": _run(dsn, bare_script, scale, sync, conn),
+            "floor": _run(dsn, floor_script, scale, sync, conn),
+        }, scale.seconds)
+        calls, bare, floor = rates["calls"], rates["bare"], rates["floor"]
         label = "on" if sync else "off"
         target = ">= 0.40x" if sync else ">= 0.22x"
         results.append(ratio_result(
@@ -202,11 +215,11 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
             results.append(Result("P1 ingest", "log_event calls/s absolute (synchronous_commit=on)", calls, None,
                                   "calls/s", None, ">= 6000/s", calls >= 6000))
     one_agent = log_script.replace("'{UA} ' || :u".replace("{UA}", UA), f"'{UA} 1'")
-    single = pgbench(dsn, one_agent, clients=scale.clients, seconds=scale.seconds, synchronous_commit=True)
-    many = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=True)
+    rates = interleaved({"single": _run(dsn, one_agent, scale, True), "many": _run(dsn, log_script, scale, True)},
+                        scale.seconds)
     results.append(ratio_result(
-        "P1 ingest", f"log_event with {KNOWN_AGENTS:,} known user agents (Zipf) / with one", many, single,
-        "calls/s", ">= 0.95x", at_least(0.95), "synchronous_commit=on"))
+        "P1 ingest", f"log_event with {KNOWN_AGENTS:,} known user agents (Zipf) / with one", rates["many"],
+        rates["single"], "calls/s", ">= 0.95x", at_least(0.95), "synchronous_commit=on"))
     return results
 
 
@@ -216,14 +229,13 @@ def p2_hot_target(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list
     warm_up(dsn, log_script, scale)
     results = []
     for sync in (True, False):
-        calls = pgbench(dsn, log_script, clients=scale.clients, seconds=scale.seconds, synchronous_commit=sync)
-        naive = pgbench(dsn, NAIVE_UPDATE_SCRIPT, clients=scale.clients, seconds=scale.seconds,
-                        synchronous_commit=sync)
+        rates = interleaved({"calls": _run(dsn, log_script, scale, sync),
+                             "naive": _run(dsn, NAIVE_UPDATE_SCRIPT, scale, sync)}, scale.seconds)
         label = "on" if sync else "off"
         target = ">= 1.3x" if sync else ">= 1x"
         results.append(ratio_result(
-            "P2 hot target", f"log_event on one target, synchronous_commit={label}", calls, naive, "calls/s",
-            target, at_least(1.3 if sync else 1.0), "baseline: UPDATE ... SET views = views + 1"))
+            "P2 hot target", f"log_event on one target, synchronous_commit={label}", rates["calls"], rates["naive"],
+            "calls/s", target, at_least(1.3 if sync else 1.0), "baseline: UPDATE ... SET views = views + 1"))
     return results
 
 
