@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from bench.pgbench import interleaved, pgbench
+from bench.pgbench import interleaved
 from bench.scenarios import (
     ADDRESS,
     BARE_INSERT_SCRIPT,
@@ -25,10 +25,10 @@ from bench.scenarios import (
     Result,
     Scale,
     at_least,
+    pgbench_run,
     ratio_result,
     seed_agents,
     seed_targets,
-    trigger_disabled,
     warm_up,
 )
 
@@ -100,28 +100,8 @@ def _spread(script: str) -> str:
 
 
 def _bare(conn: psycopg.Connection[Any], dsn: str, scale: Scale, sync: bool) -> Callable[[int], float]:
-    """Calls (rows) per second of the bare single-row INSERT, for interleaved()."""
-    def run(seconds: int) -> float:
-        with trigger_disabled(conn):
-            return pgbench(dsn, _spread(BARE_INSERT_SCRIPT), clients=scale.clients, seconds=seconds,
-                           synchronous_commit=sync)
-    return run
-
-
-def _floor(conn: psycopg.Connection[Any], dsn: str, scale: Scale, size: int, sync: bool) -> Callable[[int], float]:
-    """Events per second of BATCH_FLOOR_SCRIPT at size events per statement, for interleaved()."""
-    def run(seconds: int) -> float:
-        with trigger_disabled(conn):
-            return size * pgbench(dsn, _script(BATCH_FLOOR_SCRIPT, size=size), clients=scale.clients, seconds=seconds,
-                                  synchronous_commit=sync)
-    return run
-
-
-def _batches(dsn: str, scale: Scale, size: int, sync: bool) -> Callable[[int], float]:
-    """Events per second of log_events at size events per call, for interleaved()."""
-    script = _script(BATCH_SCRIPT, size=size)
-    return lambda seconds: size * pgbench(dsn, script, clients=scale.clients, seconds=seconds,
-                                          synchronous_commit=sync)
+    """Rows per second of the bare single-row INSERT (the trigger off), for interleaved()."""
+    return pgbench_run(dsn, _spread(BARE_INSERT_SCRIPT), scale, sync, trigger_off=conn)
 
 
 def _element(rng: random.Random) -> dict[str, Any]:
@@ -172,8 +152,9 @@ def p1b_batches(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[R
         label = "on" if sync else "off"
         runs = {"bare": _bare(conn, dsn, scale, sync)}
         for size in (100, 1000):
-            runs[f"floor {size}"] = _floor(conn, dsn, scale, size, sync)
-            runs[f"batches {size}"] = _batches(dsn, scale, size, sync)
+            runs[f"floor {size}"] = pgbench_run(dsn, _script(BATCH_FLOOR_SCRIPT, size=size), scale, sync,
+                                                trigger_off=conn, per_call=size)
+            runs[f"batches {size}"] = pgbench_run(dsn, _script(BATCH_SCRIPT, size=size), scale, sync, per_call=size)
         rates = interleaved(runs, scale.seconds)
         bare = rates["bare"]
         for size in (100, 1000):
@@ -210,12 +191,13 @@ def _guard_run(conn: psycopg.Connection[Any], dsn: str, scale: Scale, setup: str
                batch: bool) -> Callable[[int], float]:
     """log_event calls/s, or log_events x100 events/s, sync off, with setup applied for the run, for interleaved()."""
     script, size = (_script(BATCH_SCRIPT, field), 100) if batch else (_script(SINGLE_SCRIPT, field), 1)
+    measure = pgbench_run(dsn, script, scale, False, per_call=size)
 
     def run(seconds: int) -> float:
         if setup:
             conn.execute(setup)
         try:
-            return size * pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=False)
+            return measure(seconds)
         finally:
             conn.execute(RESET)
     return run

@@ -176,14 +176,15 @@ def _scripts(conn: psycopg.Connection[Any], spread: bool) -> tuple[str, str]:
     return LOG_EVENT_SCRIPT.replace(":target", target), BARE_INSERT_SCRIPT.replace(":target", target)
 
 
-def _run(dsn: str, script: str, scale: Scale, sync: bool, conn: psycopg.Connection[Any] | None = None
-         ) -> Callable[[int], float]:
-    """A pgbench run of script for interleaved(); with conn, with the events' trigger disabled (baselines)."""
+def pgbench_run(dsn: str, script: str, scale: Scale, sync: bool, *,
+                trigger_off: psycopg.Connection[Any] | None = None, per_call: int = 1) -> Callable[[int], float]:
+    """A pgbench run of script for interleaved(): transactions per second, times per_call (events per
+    statement, for batches); with trigger_off, on tally.events without its trigger (the baselines)."""
     def run(seconds: int) -> float:
-        if conn is None:
-            return pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
-        with trigger_disabled(conn):
-            return pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
+        if trigger_off is None:
+            return per_call * pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
+        with trigger_disabled(trigger_off):
+            return per_call * pgbench(dsn, script, clients=scale.clients, seconds=seconds, synchronous_commit=sync)
     return run
 
 
@@ -195,9 +196,9 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
     results = []
     for sync in (True, False):
         rates = interleaved({
-            "calls": _run(dsn, log_script, scale, sync),
-            "bare": _run(dsn, bare_script, scale, sync, conn),
-            "floor": _run(dsn, floor_script, scale, sync, conn),
+            "calls": pgbench_run(dsn, log_script, scale, sync),
+            "bare": pgbench_run(dsn, bare_script, scale, sync, trigger_off=conn),
+            "floor": pgbench_run(dsn, floor_script, scale, sync, trigger_off=conn),
         }, scale.seconds)
         calls, bare, floor = rates["calls"], rates["bare"], rates["floor"]
         label = "on" if sync else "off"
@@ -215,8 +216,8 @@ def p1_ingest(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list[Res
             results.append(Result("P1 ingest", "log_event calls/s absolute (synchronous_commit=on)", calls, None,
                                   "calls/s", None, ">= 6000/s", calls >= 6000))
     one_agent = log_script.replace("'{UA} ' || :u".replace("{UA}", UA), f"'{UA} 1'")
-    rates = interleaved({"single": _run(dsn, one_agent, scale, True), "many": _run(dsn, log_script, scale, True)},
-                        scale.seconds)
+    rates = interleaved({"single": pgbench_run(dsn, one_agent, scale, True),
+                         "many": pgbench_run(dsn, log_script, scale, True)}, scale.seconds)
     results.append(ratio_result(
         "P1 ingest", f"log_event with {KNOWN_AGENTS:,} known user agents (Zipf) / with one", rates["many"],
         rates["single"], "calls/s", ">= 0.95x", at_least(0.95), "synchronous_commit=on"))
@@ -229,8 +230,8 @@ def p2_hot_target(conn: psycopg.Connection[Any], dsn: str, scale: Scale) -> list
     warm_up(dsn, log_script, scale)
     results = []
     for sync in (True, False):
-        rates = interleaved({"calls": _run(dsn, log_script, scale, sync),
-                             "naive": _run(dsn, NAIVE_UPDATE_SCRIPT, scale, sync)}, scale.seconds)
+        rates = interleaved({"calls": pgbench_run(dsn, log_script, scale, sync),
+                             "naive": pgbench_run(dsn, NAIVE_UPDATE_SCRIPT, scale, sync)}, scale.seconds)
         label = "on" if sync else "off"
         target = ">= 1.3x" if sync else ">= 1x"
         results.append(ratio_result(
